@@ -1,0 +1,153 @@
+"""The one settings object: groups for paths, retrieval, the LLM and Telegram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from retrieval.config import GROUP_CONFIG, PathSettings, RetrievalSettings
+
+
+class LLMSettings(BaseSettings):
+    """Which answer backend runs and how it reaches its model."""
+
+    model_config = GROUP_CONFIG
+
+    backend: str = Field(
+        "auto",
+        validation_alias=AliasChoices("CITEBOT_BACKEND", "backend"),
+        description="'auto' (LLM when a key or base URL is set, else extractive), 'llm' or 'extractive'.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="API key for OpenAI or an OpenAI-compatible server; empty for the offline backend.",
+    )
+    openai_base_url: str = Field(
+        "",
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio).",
+    )
+    chat_model: str = Field(
+        "gpt-4o-mini",
+        validation_alias=AliasChoices("CITEBOT_CHAT_MODEL", "chat_model"),
+        description="Chat model name sent to the OpenAI-compatible server.",
+    )
+    max_tokens: int = Field(
+        512,
+        ge=16,
+        validation_alias=AliasChoices("CITEBOT_MAX_TOKENS", "max_tokens"),
+        description="Most tokens the model may write in one answer.",
+    )
+    context_tokens: int = Field(
+        6000,
+        ge=256,
+        validation_alias=AliasChoices("CITEBOT_CONTEXT_TOKENS", "context_tokens"),
+        description="Token budget for the sources packed into the prompt.",
+    )
+    history_tokens: int = Field(
+        1000,
+        ge=0,
+        validation_alias=AliasChoices("CITEBOT_HISTORY_TOKENS", "history_tokens"),
+        description="Token budget for the conversation history kept per session.",
+    )
+    timeout_s: float = Field(
+        20.0,
+        gt=0,
+        validation_alias=AliasChoices("CITEBOT_LLM_TIMEOUT", "timeout_s"),
+        description="Seconds one LLM request may take before it is abandoned.",
+    )
+    max_retries: int = Field(
+        2,
+        ge=0,
+        validation_alias=AliasChoices("CITEBOT_LLM_MAX_RETRIES", "max_retries"),
+        description="Retries for 429, 5xx and timeouts (never for 401); total wait stays under 60 s.",
+    )
+    temperature: float = Field(
+        0.0,
+        ge=0,
+        validation_alias=AliasChoices("CITEBOT_TEMPERATURE", "temperature"),
+        description="Sampling temperature; 0 keeps answers close to the sources.",
+    )
+
+    @property
+    def configured(self) -> bool:
+        """True when a key or a base URL points at an LLM."""
+        return bool(self.openai_base_url) or self.openai_api_key is not None
+
+
+def _split_ids(value: Any) -> Any:
+    if isinstance(value, str):
+        return [int(part) for part in value.replace(" ", "").split(",") if part]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class TelegramSettings(BaseSettings):
+    """How the Telegram adapter connects and whom it serves."""
+
+    model_config = GROUP_CONFIG
+
+    bot_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "bot_token"),
+        description="Bot token from @BotFather.",
+    )
+    base_url: str = Field(
+        "",
+        validation_alias=AliasChoices("TELEGRAM_BASE_URL", "base_url"),
+        description="Bot API base URL (e.g. http://127.0.0.1:8081/bot); empty for Telegram's own.",
+    )
+    allowed_users: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TELEGRAM_ALLOWED_USERS", "allowed_users"),
+        description="Comma-separated user ids allowed to ask.",
+    )
+    allowed_chats: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TELEGRAM_ALLOWED_CHATS", "allowed_chats"),
+        description="Comma-separated chat ids (groups) whose members may ask.",
+    )
+    questions_per_minute: int = Field(
+        10,
+        ge=1,
+        validation_alias=AliasChoices("TELEGRAM_QUESTIONS_PER_MINUTE", "questions_per_minute"),
+        description="Per-user quota of questions per minute.",
+    )
+    max_question_chars: int = Field(
+        2000,
+        ge=10,
+        validation_alias=AliasChoices("TELEGRAM_MAX_QUESTION_CHARS", "max_question_chars"),
+        description="Longer messages get a hint instead of an answer.",
+    )
+
+    _split_users = field_validator("allowed_users", "allowed_chats", mode="before")(_split_ids)
+
+
+class Settings(BaseModel):
+    """Everything citebot reads from the environment and `.env`, grouped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paths: PathSettings = Field(default_factory=PathSettings, description="Corpus and data folders.")
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description="Chunking, embeddings, Chroma, search."
+    )
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Answer backend and LLM.")
+    telegram: TelegramSettings = Field(
+        default_factory=TelegramSettings, description="Telegram adapter."
+    )
+
+
+def load_settings(env_file: Path | None = Path(".env")) -> Settings:
+    """Read the settings once, at an entry point, from the environment and `env_file`."""
+    return Settings(
+        paths=PathSettings(_env_file=env_file),  # type: ignore[call-arg]
+        retrieval=RetrievalSettings(_env_file=env_file),  # type: ignore[call-arg]
+        llm=LLMSettings(_env_file=env_file),  # type: ignore[call-arg]
+        telegram=TelegramSettings(_env_file=env_file),  # type: ignore[call-arg]
+    )

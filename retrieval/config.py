@@ -1,0 +1,92 @@
+"""Settings groups the retrieval layer needs: where data lives and how the index is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Each group reads its own environment names (the names outside scripts rely on) and `.env`;
+# `extra="ignore"` because one `.env` file holds every group's keys.
+GROUP_CONFIG = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+
+class PathSettings(BaseSettings):
+    """Where the corpus is read from and where the index is written."""
+
+    model_config = GROUP_CONFIG
+
+    data_dir: Path = Field(
+        Path(".citebot"),
+        validation_alias=AliasChoices("CITEBOT_DATA_DIR", "data_dir"),
+        description="Where the index lives (Chroma data, BM25 index); created when missing.",
+    )
+    corpus_dir: Path = Field(
+        Path("corpus"),
+        validation_alias=AliasChoices("CITEBOT_CORPUS_DIR", "corpus_dir"),
+        description="The folder of documents to answer from (.txt, .md, .html, .pdf).",
+    )
+
+
+class RetrievalSettings(BaseSettings):
+    """How documents are chunked, embedded, stored and searched."""
+
+    model_config = GROUP_CONFIG
+
+    embedding_provider: str = Field(
+        "minilm",
+        validation_alias=AliasChoices("CITEBOT_EMBEDDING_PROVIDER", "embedding_provider"),
+        description="'minilm' (offline, bundled all-MiniLM-L6-v2) or 'openai' (OpenAI-compatible API).",
+    )
+    embedding_model: str = Field(
+        "",
+        validation_alias=AliasChoices("CITEBOT_EMBEDDING_MODEL", "embedding_model"),
+        description="Embedding model name; empty means the provider's default "
+        "(all-MiniLM-L6-v2 or text-embedding-3-small).",
+    )
+    embedding_batch_size: int = Field(
+        64,
+        ge=1,
+        validation_alias=AliasChoices("CITEBOT_EMBEDDING_BATCH_SIZE", "embedding_batch_size"),
+        description="Chunks embedded per batch during ingest.",
+    )
+    chunk_tokens: int = Field(
+        200,
+        ge=16,
+        validation_alias=AliasChoices("CITEBOT_CHUNK_TOKENS", "chunk_tokens"),
+        description="Target chunk size in tokens (cl100k_base).",
+    )
+    chunk_overlap: int = Field(
+        40,
+        ge=0,
+        validation_alias=AliasChoices("CITEBOT_CHUNK_OVERLAP", "chunk_overlap"),
+        description="Tokens of overlap between neighbouring chunks of one document.",
+    )
+    top_k: int = Field(
+        4,
+        ge=1,
+        validation_alias=AliasChoices("CITEBOT_TOP_K", "top_k"),
+        description="Chunks returned by hybrid search and given to the answerer.",
+    )
+    candidates: int = Field(
+        30,
+        ge=1,
+        validation_alias=AliasChoices("CITEBOT_CANDIDATES", "candidates"),
+        description="Candidates each retriever (dense and BM25) contributes before fusion.",
+    )
+    chroma_host: str = Field(
+        "",
+        validation_alias=AliasChoices("CHROMA_HOST", "chroma_host"),
+        description="Chroma server host (started with `chroma run`); empty uses the embedded store.",
+    )
+    chroma_port: int = Field(
+        8000,
+        validation_alias=AliasChoices("CHROMA_PORT", "chroma_port"),
+        description="Chroma server port, used with CHROMA_HOST.",
+    )
+    collection: str = Field(
+        "citebot",
+        validation_alias=AliasChoices("CITEBOT_COLLECTION", "collection"),
+        description="Chroma collection name, so several corpora can share one server.",
+    )

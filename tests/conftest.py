@@ -1,0 +1,33 @@
+"""Shared fixtures: every data path under tmp_path, no `.env` from the developer's machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_CORPUS = REPO / "corpus"
+
+# Names the settings read; cleared so a developer's shell or .env never leaks into a test.
+SETTING_NAMES = [
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "CITEBOT_BACKEND", "CITEBOT_CHAT_MODEL",
+    "CITEBOT_EMBEDDING_PROVIDER", "CITEBOT_EMBEDDING_MODEL", "CHROMA_HOST", "CHROMA_PORT",
+    "CITEBOT_DATA_DIR", "CITEBOT_CORPUS_DIR", "TELEGRAM_BOT_TOKEN", "TELEGRAM_BASE_URL",
+    "TELEGRAM_ALLOWED_USERS", "TELEGRAM_ALLOWED_CHATS", "CITEBOT_CHUNK_TOKENS",
+    "CITEBOT_CHUNK_OVERLAP", "CITEBOT_TOP_K", "TIKTOKEN_CACHE_DIR",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run every test in its own folder with its own data dir and a clean environment."""
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CITEBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CITEBOT_CORPUS_DIR", str(SEED_CORPUS))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return tmp_path
