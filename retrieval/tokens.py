@@ -1,0 +1,64 @@
+"""tiktoken encodings that work offline: the BPE files ship inside this package."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from unittest import mock
+
+import tiktoken
+
+# sha256 of the published files; tiktoken verifies them the same way.
+BUNDLED_ENCODINGS = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+DEFAULT_ENCODING = "o200k_base"
+CHUNKING_ENCODING = "cl100k_base"
+_lock = threading.Lock()
+
+
+def bundled_path(name: str) -> Path:
+    """Where the bundled BPE file for encoding `name` lies in site-packages."""
+    return Path(str(resources.files("retrieval") / "data" / "tiktoken" / f"{name}.tiktoken"))
+
+
+@lru_cache(maxsize=8)
+def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
+    """The named encoding, from the bundled file unless the user set TIKTOKEN_CACHE_DIR."""
+    if name not in BUNDLED_ENCODINGS or "TIKTOKEN_CACHE_DIR" in os.environ:
+        return tiktoken.get_encoding(name)
+    from tiktoken import load
+    from tiktoken_ext import openai_public
+
+    real_loader = load.load_tiktoken_bpe
+
+    def load_bundled(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        # The constructor names the download URL; read the same bytes from the package instead,
+        # still checked against the published sha256.
+        return real_loader(str(bundled_path(name)), expected_hash)
+
+    # Borrow tiktoken's own constructor (pattern and special tokens) with the loader redirected.
+    with _lock, mock.patch.object(openai_public, "load_tiktoken_bpe", load_bundled):
+        params = openai_public.ENCODING_CONSTRUCTORS[name]()
+    return tiktoken.Encoding(**params)
+
+
+def encoding_for_model(model: str | None) -> tiktoken.Encoding:
+    """The model's own encoding when tiktoken knows it, else o200k_base."""
+    if model:
+        try:
+            name = tiktoken.encoding_name_for_model(model)
+        except KeyError:
+            name = DEFAULT_ENCODING
+        if name in BUNDLED_ENCODINGS:
+            return get_encoding(name)
+    return get_encoding(DEFAULT_ENCODING)
+
+
+def count_tokens(text: str, encoding: tiktoken.Encoding | None = None) -> int:
+    """Number of tokens in `text` (o200k_base unless an encoding is given)."""
+    return len((encoding or get_encoding()).encode(text, disallowed_special=()))
