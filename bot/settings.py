@@ -133,7 +133,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    paths: PathSettings = Field(default_factory=PathSettings, description="Corpus and data folders.")
+    paths: PathSettings = Field(
+        default_factory=PathSettings, description="Corpus and data folders."
+    )
     retrieval: RetrievalSettings = Field(
         default_factory=RetrievalSettings, description="Chunking, embeddings, Chroma, search."
     )
