@@ -148,3 +148,191 @@ def stats(ctx: click.Context) -> None:
     click.echo(f"embedding model: {info.embedding_model} ({info.dimension or '?'} dimensions)")
     click.echo(f"chunking:        {info.chunking}")
     click.echo(f"index location:  {info.location}")
+
+
+def print_answer_json(answer: Any) -> None:
+    """The `ask --json` object on stdout."""
+    click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (fields in README).")
+@click.option(
+    "-k", "top_k", type=click.IntRange(min=1), help="Chunks to retrieve.", envvar="CITEBOT_TOP_K"
+)
+@click.pass_context
+def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> None:
+    """Answer one QUESTION from the documents, citing the text it used."""
+    from bot.repl import format_answer
+    from bot.wiring import build_answerer
+
+    if not question.strip():
+        raise click.UsageError("The question is empty: ask something about the documents.")
+    answerer = build_answerer(settings_of(ctx), progress=not as_json and sys.stderr.isatty())
+    answer = answerer.answer(question, k=top_k)
+    if as_json:
+        print_answer_json(answer)
+    else:
+        click.echo(format_answer(answer))
+
+
+@cli.command()
+@click.option("--no-stream", is_flag=True, help="Print LLM answers whole instead of streaming.")
+@click.pass_context
+def chat(ctx: click.Context, no_stream: bool) -> None:
+    """Open the REPL: ingests the corpus (fast when unchanged), then answers your questions."""
+    from bot.conversation import Conversation
+    from bot.repl import Repl, enable_line_editing
+    from bot.wiring import build_answerer
+
+    settings = settings_of(ctx)
+    click.echo(f"Indexing {settings.paths.corpus_dir} …", err=True)
+    answerer = build_answerer(settings, progress=sys.stderr.isatty())
+    save_history = enable_line_editing(settings.paths.data_dir / "repl_history")
+    try:
+        Repl(
+            answerer=answerer,
+            conversation=Conversation(max_tokens=settings.llm.history_tokens),
+            stream=not no_stream,
+        ).run()
+    finally:
+        save_history()
+
+
+@cli.command("eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("eval-out"),
+    show_default=True,
+    help="Folder for results.jsonl, summary.json, report.md and the plots.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "extractive", "llm"]),
+    envvar="CITEBOT_BACKEND",
+    help="Answer backend (default: from settings).",
+)
+@click.option(
+    "-k",
+    "top_k",
+    type=click.IntRange(min=1),
+    envvar="CITEBOT_TOP_K",
+    help="Chunks retrieved per question.",
+)
+@click.option(
+    "--fail-under",
+    multiple=True,
+    metavar="METRIC=VALUE",
+    help="Exit 1 when METRIC is below VALUE (above, for false_abstention_rate and latencies). Repeatable.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def evaluate(
+    ctx: click.Context,
+    questions: Path,
+    out_dir: Path,
+    backend: str | None,
+    top_k: int | None,
+    fail_under: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Score the bot on a question set (JSON Lines) and write a report.
+
+    Each line: {"id", "question", "answers": [keys that must all appear], "sources": [files]};
+    both lists empty means the bot must refuse. Every question runs through the same pipeline
+    as `citebot ask`. Metrics are defined in the report.
+    """
+    from bot.evaluation import (
+        check_thresholds,
+        load_questions,
+        parse_fail_under,
+        run_evaluation,
+        summarize,
+    )
+    from bot.report import write_report
+    from bot.wiring import build_answerer
+
+    thresholds = parse_fail_under(list(fail_under))
+    settings = settings_of(ctx)
+    if backend:
+        settings.llm.backend = backend
+    loaded, errors = load_questions(questions)
+    for error in errors:
+        click.echo(f"warning: {questions}: {error}", err=True)
+    if not loaded:
+        raise click.ClickException(f"No valid questions in {questions}.")
+    answerer = build_answerer(settings, progress=not quiet and sys.stderr.isatty())
+    k = top_k or settings.retrieval.top_k
+    results, scores = run_evaluation(answerer.answer, loaded, k=k, progress=not quiet)
+    summary = summarize(loaded, results, scores, k)
+    written = write_report(out_dir, loaded, results, scores, summary)
+    for name in (
+        "answer_accuracy",
+        "right_source_rate",
+        "abstention_recall",
+        "false_abstention_rate",
+        "citation_support",
+        "hit@1",
+        "hit@4",
+        "mrr",
+    ):
+        if name in summary:
+            click.echo(f"{name:24} {summary[name]:.3f}")
+    click.echo(f"report: {written[0].parent / 'report.md'}")
+    failures = check_thresholds(summary, thresholds)
+    if failures:
+        for failure in failures:
+            click.echo(f"FAIL {failure}", err=True)
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--webhook-url",
+    envvar="TELEGRAM_WEBHOOK_URL",
+    help="Public HTTPS URL: run as a webhook instead of long polling.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="TELEGRAM_LISTEN",
+    help="Webhook listen address.",
+)
+@click.option(
+    "--port",
+    default=8443,
+    show_default=True,
+    type=int,
+    envvar="TELEGRAM_PORT",
+    help="Webhook listen port.",
+)
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Answer anyone (no allow-list). The documents may be private: think twice.",
+)
+@click.pass_context
+def telegram(
+    ctx: click.Context, webhook_url: str | None, listen: str, port: int, public: bool
+) -> None:
+    """Run the Telegram bot (long polling, or a webhook with --webhook-url).
+
+    Needs TELEGRAM_BOT_TOKEN, and TELEGRAM_ALLOWED_USERS / TELEGRAM_ALLOWED_CHATS unless --public.
+    """
+    from bot.telegram import TelegramConfigError, check_access, run_bot, validate_token
+    from bot.wiring import build_answerer
+
+    settings = settings_of(ctx)
+    try:
+        validate_token(settings.telegram.bot_token)
+        check_access(settings, public=public)
+    except TelegramConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(2)
+    answerer = build_answerer(settings, progress=sys.stderr.isatty())
+    run_bot(settings, answerer, webhook_url=webhook_url, listen=listen, port=port, public=public)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+
+from bot.backends import LLMBackend, make_chat_model
+from bot.errors import ConfigError
+from bot.extractive import ExtractiveAnswerer
+from bot.prompts import load_prompts
+from bot.service import Answerer
 from bot.settings import Settings
 from retrieval.embeddings import NamedEmbeddings, make_embeddings
 from retrieval.index import CorpusIndex
 from retrieval.ingest import Progress, ProgressFactory
+
+log = logging.getLogger(__name__)
 
 
 class TqdmProgress(Progress):
@@ -48,3 +58,63 @@ def open_index(settings: Settings, *, rebuild: bool = False) -> CorpusIndex:
     return CorpusIndex.open(
         settings.paths, settings.retrieval, embeddings_for(settings), rebuild=rebuild
     )
+
+
+def build_answerer(
+    settings: Settings,
+    *,
+    chat_model: BaseChatModel | None = None,
+    ingest: bool = True,
+    progress: bool = False,
+) -> Answerer:
+    """The answer service the settings describe; ingests the corpus incrementally first.
+
+    `chat_model` injects a LangChain chat model (tests pass a fake); otherwise the backend is
+    chosen from the settings: an LLM when a key or base URL is configured, else extractive.
+    """
+    prompts = load_prompts()  # fails at start-up if a template does not fit the code
+    index = open_index(settings)
+    if ingest:
+        report = index.ingest(settings.paths.corpus_dir, progress=progress_bars(progress))
+        for skipped in report.skipped:
+            log.warning("skipped %s: %s", skipped.source, skipped.reason)
+    searcher = index.searcher()
+    # Load the embedding model now, so the first question is not the slow one.
+    index.embeddings.embed_query("warm-up")
+    lexical = searcher.lexical
+    extractive = ExtractiveAnswerer(
+        embed=index.embeddings.embed_documents,
+        document_frequency=lexical.document_frequency,
+        documents=len(lexical.chunks),
+    )
+    return Answerer(
+        index=index,
+        searcher=searcher,
+        extractive=extractive,
+        llm=make_llm_backend(settings, chat_model),
+        prompts=prompts,
+        settings=settings.llm,
+    )
+
+
+def make_llm_backend(settings: Settings, chat_model: BaseChatModel | None) -> LLMBackend | None:
+    """The LLM backend, or None when the extractive backend should answer."""
+    if chat_model is not None:
+        return LLMBackend(model=chat_model, model_name=settings.llm.chat_model)
+    match settings.llm.backend.lower():
+        case "extractive" | "offline":
+            return None
+        case "llm" | "openai":
+            return LLMBackend(
+                model=make_chat_model(settings.llm), model_name=settings.llm.chat_model
+            )
+        case "auto":
+            if not settings.llm.configured:
+                return None
+            return LLMBackend(
+                model=make_chat_model(settings.llm), model_name=settings.llm.chat_model
+            )
+        case other:
+            raise ConfigError(
+                f"Unknown CITEBOT_BACKEND '{other}': use 'auto', 'llm' or 'extractive'."
+            )

@@ -80,6 +80,13 @@ def chunk_document(
                 and total + units[j].tokens > chunk_tokens * 3 // 4
             ):
                 break
+        # Sentences counted apart can gain a token where they join (" 300" is two tokens): measure
+        # the chunk as one text and give back whole sentences until it fits.
+        while (
+            j - 1 > i
+            and _count(document.text[units[i].start : units[j - 1].end], encoding) > chunk_tokens
+        ):
+            j -= 1
         start, end = units[i].start, units[j - 1].end
         text = document.text[start:end]
         chunks.append(
@@ -118,13 +125,22 @@ def _units(text: str, encoding: tiktoken.Encoding, limit: int) -> list[Span]:
         if len(tokens) <= limit:
             units.append(Span(start, end, len(tokens)))
             continue
-        # Map token windows back to character offsets through the decoded lengths.
+        # Cut at token starts (decode_with_offsets maps them to characters without the drift a
+        # multi-byte character split across tokens causes), then trim any window that re-encodes
+        # to more than `limit` tokens; the trimmed characters open the next window.
+        _, token_starts = encoding.decode_with_offsets(tokens)
         offset = start
-        for k in range(0, len(tokens), limit):
-            window = tokens[k : k + limit]
-            length = len(encoding.decode(window))
-            window_end = min(end, offset + length) if k + limit < len(tokens) else end
-            if window_end > offset:
-                units.append(Span(offset, window_end, len(window)))
-            offset = window_end
+        for target in [start + token_starts[k] for k in range(limit, len(tokens), limit)] + [end]:
+            while offset < target:
+                cut = target
+                count = _count(text[offset:cut], encoding)
+                while count > limit and cut > offset + 1:
+                    cut -= 1
+                    count = _count(text[offset:cut], encoding)
+                units.append(Span(offset, cut, count))
+                offset = cut
     return units
+
+
+def _count(text: str, encoding: tiktoken.Encoding) -> int:
+    return len(encoding.encode(text, disallowed_special=()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ class LexicalIndex:
         self.chunks = chunks
         self._retriever = retriever
         self._by_id = {chunk.chunk_id: chunk for chunk in chunks}
+        self._df: Counter[str] | None = None
 
     @classmethod
     def build(cls, chunks: list[Chunk]) -> LexicalIndex:
@@ -37,6 +39,12 @@ class LexicalIndex:
         corpus = [content_terms(search_text(chunk)) or ["\x00empty"] for chunk in chunks]
         retriever.index(corpus, show_progress=False)
         return cls(chunks, retriever)
+
+    def document_frequency(self, term: str) -> int:
+        """How many chunks contain the (stemmed) term."""
+        if self._df is None:
+            self._df = Counter(t for c in self.chunks for t in set(content_terms(search_text(c))))
+        return self._df.get(term, 0)
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         """The chunk with this id, if indexed."""

@@ -34,7 +34,8 @@ def iter_corpus_files(root: Path) -> Iterator[Path]:
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if path.is_file():
+        # A dangling link is yielded too, so it is reported as unreadable rather than ignored.
+        if path.is_file() or (path.is_symlink() and not path.exists()):
             yield path
 
 
@@ -113,6 +114,7 @@ def _html_text(markup: str) -> tuple[str, str]:
     if not title:
         heading = soup.find(["h1", "h2"])
         title = heading.get_text(" ", strip=True) if heading else ""
+    title = " ".join(title.split())  # as a browser shows it: "<title>\n  A\n  B</title>" is "A B"
     for tag in soup(["script", "style", "noscript", "template", "head", "svg"]):
         tag.decompose()
     for tag in soup.select("[hidden], [aria-hidden=true]"):

@@ -1,0 +1,72 @@
+"""Per-session conversation memory, bounded by tokens, and follow-up handling."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from retrieval.terms import content_terms
+from retrieval.tokens import count_tokens
+
+_FOLLOW_UP = re.compile(
+    r"^(and|also|but|what about|how about|and what|then|so)\b|\b(it|its|they|them|their|he|him|"
+    r"his|she|her|that|those|these|there|this)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question (as understood) and the answer given."""
+
+    question: str
+    answer: str
+
+
+@dataclass
+class Conversation:
+    """The recent turns of one chat, dropped oldest first beyond `max_tokens`."""
+
+    max_tokens: int = 1000
+    turns: list[Turn] = field(default_factory=list)
+
+    def add(self, question: str, answer: str) -> None:
+        """Remember a turn, then trim the oldest ones to the token budget."""
+        self.turns.append(Turn(question, answer))
+        while len(self.turns) > 1 and self.tokens() > self.max_tokens:
+            self.turns.pop(0)
+        if self.max_tokens == 0:
+            self.turns.clear()
+
+    def reset(self) -> None:
+        """Forget everything."""
+        self.turns.clear()
+
+    def tokens(self) -> int:
+        """Tokens the history takes."""
+        return sum(count_tokens(t.question) + count_tokens(t.answer) for t in self.turns)
+
+    def render(self) -> str:
+        """The history as text for the condense prompt."""
+        return "\n".join(f"User: {t.question}\nAssistant: {t.answer}" for t in self.turns)
+
+    @property
+    def last_question(self) -> str | None:
+        """The previous standalone question, if any."""
+        return self.turns[-1].question if self.turns else None
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on what came before ("and how many were released?")."""
+    return bool(_FOLLOW_UP.search(question)) or len(content_terms(question)) <= 2
+
+
+def expand_follow_up(question: str, previous: str) -> str:
+    """The follow-up with the previous question's key terms added (the offline condenser)."""
+    own = set(content_terms(question))
+    extra = [
+        w
+        for w in re.findall(r"[\w'’,-]+", previous)
+        if content_terms(w) and not set(content_terms(w)) & own
+    ]
+    return f"{question} ({' '.join(dict.fromkeys(extra))})" if extra else question

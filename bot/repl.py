@@ -1,0 +1,188 @@
+"""The local REPL: line editing and history, answers with their sources, slash commands."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from bot.answer import Answer
+from bot.conversation import Conversation
+from bot.errors import CitebotError
+from bot.service import Answerer
+
+HELP = """\
+Ask a question about the documents, or:
+  /sources   the last answer's sources in full (quotes, files, offsets, retrieval scores)
+  /reset     forget the conversation (follow-ups start fresh)
+  /help      this help
+  /quit      leave (Ctrl-D works too; Ctrl-C cancels a running answer)"""
+
+
+def short_quote(text: str, limit: int = 160) -> str:
+    """A quote folded to one line and cut at a word boundary."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer text, a notice if any, and its sources listed below it."""
+    lines = []
+    if answer.notice:
+        lines.append(f"! {answer.notice}")
+    lines.append(textwrap.fill(answer.text, width=100) if len(answer.text) < 2000 else answer.text)
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            page = f", page {c.page}" if c.page is not None else ""
+            lines.append(f"  [{c.n}] {c.title} ({c.source}{page})")
+            lines.append(f"      “{short_quote(c.quote)}”")
+    return "\n".join(lines)
+
+
+def format_sources(answer: Answer | None) -> str:
+    """Everything behind the last answer: full quotes with offsets, then what was retrieved."""
+    if answer is None:
+        return "No answer yet: ask a question first."
+    lines = [f"Question: {answer.standalone_question or answer.question}"]
+    if answer.citations:
+        lines.append("Cited:")
+        for c in answer.citations:
+            page = f", page {c.page}" if c.page is not None else ""
+            lines.append(f"  [{c.n}] {c.title} — {c.source}{page}, characters {c.start}-{c.end}")
+            lines.append(textwrap.indent(textwrap.fill(c.quote, width=96), "      "))
+    else:
+        lines.append("Cited: nothing (the answer was a refusal).")
+    lines.append("Retrieved:")
+    for rank, hit in enumerate(answer.retrieved, start=1):
+        found = ", ".join(f"{name} #{r}" for name, r in hit.found_by.items())
+        lines.append(f"  {rank}. {hit.chunk.source} score {hit.score:.4f} ({found})")
+    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings_ms.items())
+    lines.append(
+        f"Backend: {answer.backend}{' ' + answer.model if answer.model else ''}; {timings}"
+    )
+    return "\n".join(lines)
+
+
+def enable_line_editing(history_file: Path | None) -> Callable[[], None]:
+    """Turn on readline editing and persistent history; returns a function that saves it."""
+    try:
+        import readline
+    except ImportError:  # Windows without pyreadline: plain input still works
+        return lambda: None
+    if history_file is not None:
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            readline.read_history_file(history_file)
+        except OSError:
+            pass
+        readline.set_history_length(1000)
+
+    def save() -> None:
+        if history_file is not None:
+            try:
+                readline.write_history_file(history_file)
+            except OSError:
+                pass
+
+    return save
+
+
+class Repl:
+    """Reads questions, prints answers; every answer comes from the one Answerer."""
+
+    def __init__(
+        self,
+        *,
+        answerer: Answerer,
+        conversation: Conversation,
+        out: TextIO = sys.stdout,
+        read: Callable[[str], str] = input,
+        stream: bool = True,
+    ) -> None:
+        self.answerer = answerer
+        self.conversation = conversation
+        self.out = out
+        self.read = read
+        self.stream = stream
+        self.last: Answer | None = None
+
+    def say(self, text: str = "") -> None:
+        """Print a line and flush (the REPL may be driven through a pipe or a pty)."""
+        print(text, file=self.out, flush=True)
+
+    def banner(self) -> str:
+        """What the user sees first: the corpus, the backend and how to get help."""
+        stats = self.answerer.stats()
+        return (
+            f"citebot: {stats.documents} documents, {stats.chunks} chunks ({stats.location}).\n"
+            f"{self.answerer.describe()}\n"
+            "Ask a question; /help for commands, Ctrl-D to quit."
+        )
+
+    def run(self) -> int:
+        """The read-answer loop; returns the exit code."""
+        self.say(self.banner())
+        while True:
+            try:
+                line = self.read("\n> ").strip()
+            except EOFError:
+                self.say("\nbye")
+                return 0
+            except KeyboardInterrupt:
+                self.say("\n(Ctrl-D or /quit to leave)")
+                continue
+            if not line:
+                continue
+            if line.startswith("/"):
+                if self.command(line):
+                    return 0
+                continue
+            self.ask(line)
+
+    def command(self, line: str) -> bool:
+        """Run a slash command; True means quit."""
+        name = line.split()[0].lower()
+        match name:
+            case "/quit" | "/exit":
+                self.say("bye")
+                return True
+            case "/help":
+                self.say(HELP)
+            case "/sources":
+                self.say(format_sources(self.last))
+            case "/reset":
+                self.conversation.reset()
+                self.last = None
+                self.say("Conversation cleared.")
+            case _:
+                self.say(f"Unknown command {name}. {HELP}")
+        return False
+
+    def ask(self, question: str) -> None:
+        """Answer one question, streaming tokens when the LLM backend runs."""
+        streamed: list[str] = []
+
+        def on_token(piece: str) -> None:
+            streamed.append(piece)
+            print(piece, end="", file=self.out, flush=True)
+
+        use_stream = self.stream and self.answerer.llm is not None
+        try:
+            answer = self.answerer.answer(
+                question, self.conversation, on_token=on_token if use_stream else None
+            )
+        except KeyboardInterrupt:
+            self.say("\n(cancelled)")
+            return
+        except CitebotError as error:
+            self.say(f"\nerror: {error}")
+            return
+        if streamed:
+            # The streamed draft is replaced by what survived the citation checks.
+            self.say("\n--- checked answer ---")
+        self.last = answer
+        self.say(format_answer(answer))
