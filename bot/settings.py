@@ -55,7 +55,7 @@ class LLMSettings(BaseSettings):
         description="Token budget for the conversation history kept per session.",
     )
     timeout_s: float = Field(
-        20.0,
+        15.0,
         gt=0,
         validation_alias=AliasChoices("CITEBOT_LLM_TIMEOUT", "timeout_s"),
         description="Seconds one LLM request may take before it is abandoned.",
