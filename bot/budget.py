@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import tiktoken
 
@@ -11,14 +12,28 @@ from retrieval.documents import ScoredChunk
 log = logging.getLogger(__name__)
 
 
+# "</source>", "</SOURCES >", "< /source": anything a reader could take for a closing tag.
+_CLOSING_TAG = re.compile(r"<(\s*)/(\s*source)", re.IGNORECASE)
+
+
+def _defuse(text: str) -> str:
+    """The text with every closing source tag broken, so it cannot end the data block early."""
+    return _CLOSING_TAG.sub(r"<\1\\/\2", text)
+
+
+def _attribute(value: str) -> str:
+    """A value that stays inside its double-quoted attribute (titles come from documents too)."""
+    return _defuse(" ".join(value.split()).replace('"', "'"))
+
+
 def format_source(n: int, hit: ScoredChunk) -> str:
     """One numbered source as quoted data for the prompt."""
     chunk = hit.chunk
     page = f' page="{chunk.page}"' if chunk.page is not None else ""
     # A document cannot close the tag early and smuggle text out of the data block.
-    body = chunk.text.replace("</source", "<\\/source")
-    title = chunk.title.replace('"', "'")
-    return f'<source n="{n}" file="{chunk.source}" title="{title}"{page}>\n{body}\n</source>'
+    body = _defuse(chunk.text)
+    title, source = _attribute(chunk.title), _attribute(chunk.source)
+    return f'<source n="{n}" file="{source}" title="{title}"{page}>\n{body}\n</source>'
 
 
 def pack_sources(

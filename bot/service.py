@@ -99,23 +99,31 @@ class Answerer:
         question = question.strip()
         standalone = question
         usage: dict[str, int] = {}
+        condense_failure: LLMError | None = None
         if conversation and conversation.turns and is_follow_up(question):
             with timer.stage("condense"):
-                standalone = self._standalone(question, conversation, usage)
+                standalone, condense_failure = self._standalone(question, conversation, usage)
         with timer.stage("retrieve"):
             hits = self.searcher.search(standalone, k) if standalone else []
         notice: str | None = None
         backend, model = self.backend_name, self.llm.model_name if self.llm else None
         if not hits:
             checked = CheckedAnswer(REFUSAL, True, [], ["nothing retrieved"])
-        elif self.llm:
+        elif self.llm and condense_failure is None:
             try:
                 checked = self._generate(standalone, hits, timer, usage, on_token)
             except LLMError as error:
-                notice = f"The LLM failed ({error}); this is the offline extractive answer."
+                notice = _fallback_notice(error)
                 backend, model = "extractive", None
                 with timer.stage("generate"):
                     checked = self.extractive.answer(standalone, [h.chunk for h in hits])
+        elif self.llm and condense_failure is not None:
+            # The condense call already failed (and waited out its retries): a second call would
+            # double the worst-case wait, so answer offline at once.
+            notice = _fallback_notice(condense_failure)
+            backend, model = "extractive", None
+            with timer.stage("generate"):
+                checked = self.extractive.answer(standalone, [h.chunk for h in hits])
         else:
             with timer.stage("generate"):
                 checked = self.extractive.answer(standalone, [h.chunk for h in hits])
@@ -138,18 +146,21 @@ class Answerer:
             timings_ms=timer.ms,
         )
 
-    def _standalone(self, question: str, conversation: Conversation, usage: dict[str, int]) -> str:
+    def _standalone(
+        self, question: str, conversation: Conversation, usage: dict[str, int]
+    ) -> tuple[str, LLMError | None]:
+        """The follow-up as a standalone question, and the LLM error if condensing failed."""
         previous = conversation.last_question or ""
         if not self.llm:
-            return expand_follow_up(question, previous)
+            return expand_follow_up(question, previous), None
         prompt = self.prompts.condense.format(history=conversation.render(), question=question)
         try:
             generation = self.llm.generate([HumanMessage(prompt)])
-        except LLMError:
-            return expand_follow_up(question, previous)
+        except LLMError as error:
+            return expand_follow_up(question, previous), error
         _add_usage(usage, generation.usage)
         rewritten = generation.text.strip().strip('"').splitlines()
-        return rewritten[0].strip() if rewritten and rewritten[0].strip() else question
+        return (rewritten[0].strip() if rewritten and rewritten[0].strip() else question), None
 
     def build_messages(
         self, question: str, hits: list[ScoredChunk]
@@ -179,6 +190,10 @@ class Answerer:
         _add_usage(usage, generation.usage)
         with timer.stage("check"):
             return check_citations(generation.text, [h.chunk for h in kept])
+
+
+def _fallback_notice(error: LLMError) -> str:
+    return f"The LLM failed ({error}); this is the offline extractive answer."
 
 
 def _add_usage(total: dict[str, int], more: dict[str, int]) -> None:
