@@ -71,6 +71,7 @@ _CAPITALIZED = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)
 # Thresholds, set on the seed question set and checked on the SQuAD benchmark (see README).
 MIN_COVERAGE = 0.8  # IDF-weighted share of question terms the best sentence must contain …
 MIN_SIMILARITY = 0.55  # … or the cosine similarity it must reach
+SECOND_SENTENCE_SHARE = 0.8  # a runner-up this close to the best sentence is quoted too
 UNKNOWN_TERM_SIMILARITY = 0.6  # needed when the question names something the corpus never does
 
 
@@ -204,9 +205,14 @@ class ExtractiveAnswerer:
         for other in candidates[1:6]:
             if len(chosen) >= self.max_sentences:
                 break
-            # A second sentence only when it adds question terms the first left out.
+            if other.text == best.text:
+                continue  # the same caption repeated in a document
+            # A second sentence when it is nearly as good, or when it adds question terms the
+            # first left out (often the other half of a question spanning two documents).
             adds = other.covered - frozenset().union(*(c.covered for c in chosen))
-            if adds and other.score >= 0.6 * best.score and other.text != best.text:
+            if other.score >= SECOND_SENTENCE_SHARE * best.score or (
+                adds and other.score >= 0.5 * best.score
+            ):
                 chosen.append(other)
         chosen.sort(key=lambda c: (c.chunk.source, c.start))
         return self.compose(chosen)
