@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +39,10 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
     kwargs: dict[str, Any] = {
         "model": settings.chat_model,
         "api_key": key,
-        # The openai client retries 408/409/429/5xx and connection errors, never 401; each try
-        # is bounded by the timeout, so the defaults (15 s x 3 tries) stay under a minute.
         "timeout": settings.timeout_s,
-        "max_retries": settings.max_retries,
+        # LLMBackend retries itself, under one overall deadline: the client's own retries would
+        # honour a server's Retry-After of up to a minute and break that promise.
+        "max_retries": 0,
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
         "stream_usage": True,
@@ -78,34 +80,98 @@ def describe_error(error: BaseException) -> str:
     return f"the model call failed ({type(error).__name__})"
 
 
-class LLMBackend:
-    """Generates an answer from prompt messages with a LangChain chat model."""
+def retry_delay(error: BaseException, attempt: int) -> float | None:
+    """Seconds to wait before retrying after `error`, or None when retrying cannot help.
 
-    def __init__(self, *, model: BaseChatModel, model_name: str) -> None:
+    Retries only what can pass: 429, 5xx, timeouts, refused connections; never 401/403/404/400.
+    A server's Retry-After is honoured; otherwise exponential backoff with jitter.
+    """
+    import openai
+
+    if not isinstance(
+        error,
+        openai.RateLimitError
+        | openai.InternalServerError
+        | openai.APITimeoutError
+        | openai.APIConnectionError,
+    ):
+        return None
+    response = getattr(error, "response", None)
+    header: str | None = response.headers.get("retry-after") if response is not None else None
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    return min(8.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)
+
+
+class LLMBackend:
+    """Generates an answer from prompt messages with a LangChain chat model.
+
+    Every call is bounded: each try by `timeout_s`, all tries together by `deadline_s`.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: BaseChatModel,
+        model_name: str,
+        max_retries: int = 0,
+        timeout_s: float = 15.0,
+        deadline_s: float = 55.0,
+    ) -> None:
         self.model = model
         self.model_name = model_name
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.deadline_s = deadline_s
 
     def generate(
         self, messages: list[BaseMessage], on_token: Callable[[str], None] | None = None
     ) -> Generation:
         """Run the model (streaming when `on_token` is given); failures become LLMError."""
-        try:
-            if on_token is None:
-                message = self.model.invoke(messages)
-                return Generation(_text(message.content), _usage(message))
-            pieces: list[str] = []
-            usage: dict[str, int] = {}
-            for chunk in self.model.stream(messages):
-                piece = _text(chunk.content)
-                if piece:
-                    pieces.append(piece)
-                    on_token(piece)
-                usage = _usage(chunk) or usage
-            return Generation("".join(pieces), usage)
-        except Exception as error:  # every provider error becomes one clear, key-free line
-            reason = describe_error(error)
-            log.warning("LLM call failed: %s", reason)
-            raise LLMError(reason) from error
+        deadline = time.monotonic() + self.deadline_s
+        attempt = 0
+        while True:
+            streamed: list[str] = []
+            remaining = deadline - time.monotonic()
+            try:
+                return self._once(messages, on_token, streamed, min(self.timeout_s, remaining))
+            except Exception as error:  # every provider error becomes one clear, key-free line
+                wait = retry_delay(error, attempt)
+                # No retry once text reached the user, nor past the deadline.
+                if (
+                    streamed
+                    or wait is None
+                    or attempt >= self.max_retries
+                    or time.monotonic() + wait + 1.0 >= deadline
+                ):
+                    reason = describe_error(error)
+                    log.warning("LLM call failed: %s", reason)
+                    raise LLMError(reason) from error
+                log.info("LLM call failed (%s); retrying in %.1f s", describe_error(error), wait)
+                time.sleep(wait)
+                attempt += 1
+
+    def _once(
+        self,
+        messages: list[BaseMessage],
+        on_token: Callable[[str], None] | None,
+        streamed: list[str],
+        timeout: float,
+    ) -> Generation:
+        if on_token is None:
+            message = self.model.invoke(messages, timeout=timeout)
+            return Generation(_text(message.content), _usage(message))
+        usage: dict[str, int] = {}
+        for chunk in self.model.stream(messages, timeout=timeout):
+            piece = _text(chunk.content)
+            if piece:
+                streamed.append(piece)
+                on_token(piece)
+            usage = _usage(chunk) or usage
+        return Generation("".join(streamed), usage)
 
 
 def _text(content: Any) -> str:

@@ -60,6 +60,13 @@ class LLMSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_LLM_TIMEOUT", "timeout_s"),
         description="Seconds one LLM request may take before it is abandoned.",
     )
+    deadline_s: float = Field(
+        55.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("CITEBOT_LLM_DEADLINE", "deadline_s"),
+        description="Seconds one answer may spend on the LLM in total, retries included (at most 60).",
+    )
     max_retries: int = Field(
         2,
         ge=0,

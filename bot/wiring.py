@@ -99,22 +99,21 @@ def build_answerer(
 
 def make_llm_backend(settings: Settings, chat_model: BaseChatModel | None) -> LLMBackend | None:
     """The LLM backend, or None when the extractive backend should answer."""
-    if chat_model is not None:
-        return LLMBackend(model=chat_model, model_name=settings.llm.chat_model)
-    match settings.llm.backend.lower():
-        case "extractive" | "offline":
+    backend = settings.llm.backend.lower()
+    if backend not in ("auto", "llm", "openai", "extractive", "offline"):
+        raise ConfigError(
+            f"Unknown CITEBOT_BACKEND '{backend}': use 'auto', 'llm' or 'extractive'."
+        )
+    if chat_model is None:
+        if backend in ("extractive", "offline") or (
+            backend == "auto" and not settings.llm.configured
+        ):
             return None
-        case "llm" | "openai":
-            return LLMBackend(
-                model=make_chat_model(settings.llm), model_name=settings.llm.chat_model
-            )
-        case "auto":
-            if not settings.llm.configured:
-                return None
-            return LLMBackend(
-                model=make_chat_model(settings.llm), model_name=settings.llm.chat_model
-            )
-        case other:
-            raise ConfigError(
-                f"Unknown CITEBOT_BACKEND '{other}': use 'auto', 'llm' or 'extractive'."
-            )
+        chat_model = make_chat_model(settings.llm)
+    return LLMBackend(
+        model=chat_model,
+        model_name=settings.llm.chat_model,
+        max_retries=settings.llm.max_retries,
+        timeout_s=settings.llm.timeout_s,
+        deadline_s=settings.llm.deadline_s,
+    )

@@ -6,7 +6,6 @@ import logging
 import socket
 import time
 
-import openai._constants as openai_constants
 import pytest
 from fake_openai import FakeOpenAI, fake_openai, seed_answerer, split_pieces, with_llm
 from langchain_openai import ChatOpenAI
@@ -16,7 +15,8 @@ from bot.conversation import Conversation
 from bot.errors import ConfigError
 from bot.prompts import REFUSAL
 from bot.service import Answerer
-from bot.settings import LLMSettings, load_settings
+from bot.settings import LLMSettings, Settings, load_settings
+from bot.wiring import make_llm_backend
 
 __all__ = ["fake_openai", "seed_answerer"]  # fixtures, imported so pytest finds them
 
@@ -226,12 +226,16 @@ def test_chat_model_carries_the_bounds_from_settings() -> None:
     )
 
     model = make_chat_model(settings)
+    backend = make_llm_backend(Settings(llm=settings), None)
 
     assert isinstance(model, ChatOpenAI)
-    assert (model.request_timeout, model.max_retries, model.max_tokens) == (7, 1, 300)
+    assert (model.request_timeout, model.max_tokens) == (7, 300)
+    # The client's own retries are off: the backend retries, under its deadline.
+    assert model.max_retries == 0 and model.root_client.max_retries == 0
+    assert backend is not None
+    assert (backend.timeout_s, backend.max_retries, backend.deadline_s) == (7, 1, 55)
     assert model.stream_usage is True
     assert model.openai_api_base == "http://127.0.0.1:9/v1"
-    assert model.root_client.max_retries == 1
     assert KEY not in repr(settings) and KEY not in str(settings.model_dump())
 
 
@@ -243,29 +247,58 @@ def test_unconfigured_llm_is_a_config_error() -> None:
 def test_default_settings_bound_a_silent_server_to_a_minute(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("CITEBOT_LLM_TIMEOUT", "CITEBOT_LLM_MAX_RETRIES"):
+    for name in ("CITEBOT_LLM_TIMEOUT", "CITEBOT_LLM_MAX_RETRIES", "CITEBOT_LLM_DEADLINE"):
         monkeypatch.delenv(name, raising=False)
     settings = LLMSettings(_env_file=None)  # type: ignore[call-arg]
-    model = make_chat_model(settings.model_copy(update={"openai_base_url": "http://127.0.0.1:9"}))
-    client = model.root_client  # type: ignore[attr-defined]
-    # Each try waits at most the read timeout; between tries the openai client sleeps
-    # min(INITIAL_RETRY_DELAY * 2**retry, MAX_RETRY_DELAY) (jitter only shortens it).
-    per_try = client.timeout if isinstance(client.timeout, float | int) else client.timeout.read
-    backoff = sum(
-        min(
-            openai_constants.INITIAL_RETRY_DELAY * 2**retry,
-            openai_constants.MAX_RETRY_DELAY,
-        )
-        for retry in range(client.max_retries)
-    )
-    worst_case = per_try * (client.max_retries + 1) + backoff
 
-    assert client.max_retries == settings.max_retries <= openai_constants.DEFAULT_MAX_RETRIES
-    assert per_try == settings.timeout_s
-    assert worst_case < WORST_CASE_BUDGET_S, (
-        f"defaults allow {per_try:g} s x {client.max_retries + 1} tries + {backoff:g} s backoff "
-        f"= {worst_case:g} s"
-    )
+    # Every try is cut at min(timeout, time left before the deadline), and no retry starts
+    # past it, so the deadline bounds the whole call whatever the server does.
+    assert settings.deadline_s < WORST_CASE_BUDGET_S
+    assert settings.timeout_s <= settings.deadline_s
+    with pytest.raises(ValueError):
+        LLMSettings(_env_file=None, CITEBOT_LLM_DEADLINE=90)  # type: ignore[call-arg]
+
+
+def test_deadline_cuts_retries_short(
+    seed_answerer: Answerer, llm_env: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITEBOT_LLM_MAX_RETRIES", "10")
+    monkeypatch.setenv("CITEBOT_LLM_DEADLINE", "2.5")
+    answerer = with_llm(seed_answerer, load_settings(env_file=None))
+    llm_env.default.delay_s = 10  # every request hangs
+
+    started = time.monotonic()
+    answer = answerer.answer(QUESTION)
+    elapsed = time.monotonic() - started
+
+    # Ten retries of 1 s each would take over 10 s; the 2.5 s deadline stops them.
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+    assert 1 <= len(llm_env.requests) <= 3
+    assert answer.backend == "extractive" and answer.notice is not None
+
+
+def test_a_long_retry_after_is_not_waited_for(answerer: Answerer, llm_env: FakeOpenAI) -> None:
+    llm_env.fail(429, "slow down", headers={"Retry-After": "120"})
+
+    started = time.monotonic()
+    answer = answerer.answer(QUESTION)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+    assert len(llm_env.requests) == 1
+    assert answer.notice is not None and "429" in answer.notice
+
+
+def test_a_short_retry_after_is_honoured(
+    answerer: Answerer, llm_env: FakeOpenAI, cited_reply: str
+) -> None:
+    llm_env.fail(429, "slow down", headers={"Retry-After": "0.2"})
+    llm_env.reply(cited_reply)
+
+    answer = answerer.answer(QUESTION)
+
+    assert len(llm_env.requests) == 2
+    assert answer.backend == "llm" and answer.notice is None and "300,000" in answer.text
 
 
 @pytest.mark.parametrize(
