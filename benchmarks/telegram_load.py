@@ -1,0 +1,195 @@
+"""Load on the Telegram adapter: simulated users asking at once through the Bot API emulator.
+
+Each of N users (default 20) asks M questions (default 10) from the seed set, one after the other
+as a person would, all users at the same time, against the real bot (PTB, AIORateLimiter, the
+answer threads) polling the npm emulator. The same questions then go through the answer service
+in-process: once one by one, once with the same concurrency, so the difference is the adapter's
+overhead. Every reply is checked against the in-process answer: none lost, none duplicated.
+
+    npm ci --prefix tests
+    .venv/bin/python benchmarks/telegram_load.py [--users 20] [--questions 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import httpx  # noqa: E402
+from telegram_emulator import (  # noqa: E402
+    ChatUser,
+    Emulator,
+    emulator_installed,
+    new_token,
+    running_bot,
+    telegram_settings,
+)
+
+from bot.conversation import Conversation  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from bot.telegram import ANSWER_THREADS, build_application  # noqa: E402
+from bot.telegram_format import format_answer  # noqa: E402
+from bot.wiring import build_answerer  # noqa: E402
+
+SEED_QUESTIONS = REPO / "tests" / "data" / "seed_questions.jsonl"
+FIRST_USER = 10_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), interpolated."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def questions_for(users: int, per_user: int) -> list[list[str]]:
+    """Each user's questions, taken round-robin from the seed set."""
+    seeds = [json.loads(line)["question"] for line in SEED_QUESTIONS.read_text().splitlines()]
+    return [[seeds[(u * per_user + i) % len(seeds)] for i in range(per_user)] for u in range(users)]
+
+
+def expected_replies(answerer: Any, plan: list[list[str]], history_tokens: int) -> list[list[list[str]]]:
+    """Per user, per question: the messages the bot must send (same conversation as in the chat)."""
+    expected = []
+    for questions in plan:
+        conversation = Conversation(max_tokens=history_tokens)
+        expected.append([format_answer(answerer.answer(q, conversation)) for q in questions])
+    return expected
+
+
+def in_process(answerer: Any, plan: list[list[str]], history_tokens: int, workers: int) -> list[float]:
+    """Seconds per answer through the service itself: users in parallel on `workers` threads,
+    or one after the other on this thread when `workers` is 0."""
+    def one_user(questions: list[str]) -> list[float]:
+        conversation = Conversation(max_tokens=history_tokens)
+        times = []
+        for question in questions:
+            started = time.perf_counter()
+            answerer.answer(question, conversation)
+            times.append(time.perf_counter() - started)
+        return times
+
+    if workers == 0:  # on the calling thread, as `citebot ask` runs
+        return [t for questions in plan for t in one_user(questions)]
+    with ThreadPoolExecutor(workers) as pool:
+        return [t for times in pool.map(one_user, plan) for t in times]
+
+
+async def one_user(
+    user: ChatUser, questions: list[str], expected: list[list[str]], timeout: float
+) -> tuple[list[float], int, int]:
+    """Ask in turn; returns (seconds per answer, answers received intact, problems)."""
+    times, intact, problems = [], 0, 0
+    for question, messages in zip(questions, expected, strict=True):
+        started = time.perf_counter()
+        await user.send(question)
+        try:
+            # 20 users polling every 30 ms would load the emulator more than the bot does
+            received = await user.replies(len(messages), timeout=timeout, settle=0, poll=0.1)
+        except TimeoutError:
+            problems += 1
+            continue
+        times.append(time.perf_counter() - started)
+        if [r.text for r in received] == messages:
+            intact += 1
+        else:
+            problems += 1  # an extra, missing or foreign message
+    await asyncio.sleep(0.5)
+    problems += len(await user.fetch())  # anything late is a duplicate
+    return times, intact, problems
+
+
+async def through_telegram(
+    emulator: Emulator, answerer: Any, plan: list[list[str]], expected: list[list[list[str]]],
+    timeout: float,
+) -> tuple[list[float], int, int, float]:
+    """Run the bot and the users; returns (times, intact answers, problems, wall seconds)."""
+    token = new_token()
+    user_ids = [FIRST_USER + u for u in range(len(plan))]
+    settings = telegram_settings(
+        emulator, token, allowed_users=user_ids, questions_per_minute=1000
+    )
+    application = build_application(settings, answerer)
+    limits = httpx.Limits(max_connections=len(plan) * 2)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http, running_bot(application):
+        users = [ChatUser(emulator, token, http, user_id=uid) for uid in user_ids]
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(one_user(u, q, e, timeout) for u, q, e in zip(users, plan, expected, strict=True))
+        )
+        wall = time.perf_counter() - started
+    times = [t for result in results for t in result[0]]
+    return times, sum(r[1] for r in results), sum(r[2] for r in results), wall
+
+
+def row(name: str, times: list[float], wall: float | None = None) -> str:
+    """One line of the table."""
+    p50, p95 = percentile(times, 50) * 1000, percentile(times, 95) * 1000
+    mean = statistics.fmean(times) * 1000
+    wall_text = f"{wall:8.1f}" if wall is not None else f"{'':8}"
+    return f"{name:<38}{len(times):>6}{p50:>10.0f}{p95:>10.0f}{mean:>10.0f}{wall_text}"
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--questions", type=int, default=10, help="per user")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per answer")
+    args = parser.parse_args()
+    if not emulator_installed():
+        sys.exit("The emulator is missing: run `npm ci --prefix tests` first.")
+
+    settings = load_settings()
+    history = settings.llm.history_tokens
+    print("Opening the index and loading the model…", file=sys.stderr)
+    answerer = build_answerer(settings)
+    plan = questions_for(args.users, args.questions)
+    total = args.users * args.questions
+    expected = expected_replies(answerer, plan, history)  # also warms the model up
+    messages = sum(len(m) for user in expected for m in user)
+
+    sequential = in_process(answerer, plan, history, workers=0)
+    one_thread = in_process(answerer, plan, history, workers=1)
+    started = time.perf_counter()
+    parallel = in_process(answerer, plan, history, workers=ANSWER_THREADS)
+    parallel_wall = time.perf_counter() - started
+
+    emulator = Emulator().start()
+    try:
+        times, intact, problems, wall = asyncio.run(
+            through_telegram(emulator, answerer, plan, expected, args.timeout)
+        )
+    finally:
+        emulator.stop()
+
+    print(f"\n{args.users} users x {args.questions} questions = {total} questions, "
+          f"{messages} bot messages expected; backend: {answerer.describe()}\n")
+    print(f"{'path':<38}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'wall s':>8}")
+    print(row("in-process, main thread (citebot ask)", sequential, sum(sequential)))
+    print(row("in-process, one worker thread", one_thread, sum(one_thread)))
+    print(row(f"in-process, {args.users} users on {ANSWER_THREADS} threads", parallel, parallel_wall))
+    print(row("Telegram (emulator), users at once", times, wall))
+    overhead = percentile(times, 50) - percentile(parallel, 50)
+    print(f"\nanswers received intact: {intact}/{total}; lost, duplicated or garbled: {problems}")
+    print(f"adapter overhead at p50 (Telegram - in-process, same concurrency): {overhead * 1000:.0f} ms")
+    print(f"throughput through Telegram: {len(times) / wall:.1f} answers/s "
+          f"(AIORateLimiter allows 30 requests/s overall)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,625 @@
+"""The Telegram door: python-telegram-bot handlers over the one answer service.
+
+Long polling or a webhook; allow-lists, group etiquette and a per-user quota in front of the
+answerer; cited answers as escaped HTML, split under Telegram's limit, with a button per source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+from pydantic import SecretStr
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, InvalidToken, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.answer import Answer, Citation
+from bot.conversation import Conversation
+from bot.errors import CitebotError
+from bot.settings import Settings
+from bot.telegram_format import (
+    button_label,
+    cited_sources,
+    escape,
+    format_answer,
+    format_quotes,
+    to_plain,
+)
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from bot.service import Answerer
+
+logger = logging.getLogger(__name__)
+
+BotApp = Application[Any, Any, Any, Any, Any, Any]
+T = TypeVar("T")
+
+# BotFather tokens: the bot's numeric id, a colon, and a 35-character secret.
+_TOKEN = re.compile(r"^[0-9]{5,20}:[A-Za-z0-9_-]{30,80}$")
+STATE_KEY = "citebot"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ANSWER_THREADS = 4  # answers are CPU-bound (embedding, ranking) or wait on an LLM
+MAX_CHATS = 1000  # chats whose memory is kept; the least recently used is forgotten first
+KEPT_ANSWERS = 20  # answers per chat whose source buttons still work
+TYPING_DELAY_S = 0.5
+TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
+RETRY_AFTER_ATTEMPTS = 3
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+NOT_ALLOWED = (
+    "Sorry, this bot answers only for the people it was set up for. "
+    "Ask its owner to add your user id ({user_id}) to TELEGRAM_ALLOWED_USERS."
+)
+SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
+NON_TEXT = "I can only read text. Please type your question."
+TOO_LONG = "That message is {length} characters long; please ask in under {limit} characters."
+OVER_QUOTA = (
+    "You have asked {limit} questions in the last minute. Please wait {wait} seconds and ask again."
+)
+ASK_USAGE = "Ask like this: /ask What do the documents say about …?"
+HELP = (
+    "I answer questions from a folder of documents and cite them as [1], [2]…; "
+    "tap a source's button to read the passage in full. "
+    "If the documents don't say, I say so.\n\n"
+    "/ask <question> – ask (in groups: or mention me, or reply to me)\n"
+    "/sources – the sources of my last answer, in full\n"
+    "/reset – forget this chat's conversation\n"
+    "/start – what I know\n"
+    "/help – this message\n\n"
+    "In a private chat, just type your question. Follow-up questions use the conversation."
+)
+COMMANDS = [
+    BotCommand("ask", "Ask a question about the documents"),
+    BotCommand("sources", "Show the last answer's sources in full"),
+    BotCommand("reset", "Forget this chat's conversation"),
+    BotCommand("start", "What I know"),
+    BotCommand("help", "How to use me"),
+]
+
+
+class TelegramConfigError(CitebotError):
+    """The Telegram adapter cannot start as configured; the message says what to set."""
+
+
+def validate_token(token: SecretStr | str | None) -> str:
+    """The bot token if it has BotFather's shape; the error never repeats the token."""
+    value = token.get_secret_value() if isinstance(token, SecretStr) else token
+    if not value:
+        raise TelegramConfigError(
+            "No Telegram bot token: set TELEGRAM_BOT_TOKEN to the token @BotFather gave you."
+        )
+    if not _TOKEN.fullmatch(value.strip()):
+        raise TelegramConfigError(
+            "TELEGRAM_BOT_TOKEN is malformed: expected <bot id>:<secret> as given by @BotFather."
+        )
+    return value.strip()
+
+
+def check_access(settings: Settings, *, public: bool) -> None:
+    """Refuse to serve everyone by accident: the documents may be private."""
+    if not public and not settings.telegram.allowed_users and not settings.telegram.allowed_chats:
+        raise TelegramConfigError(
+            "No TELEGRAM_ALLOWED_USERS or TELEGRAM_ALLOWED_CHATS: set one, "
+            "or pass --public to answer anyone."
+        )
+
+
+class _RedactSecrets(logging.Filter):
+    """Replace bot tokens in log records: PTB logs the Bot API URL, which carries the token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "<token>")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACT = _RedactSecrets()
+# Loggers that have been seen to log the token (the Bot API URL) at DEBUG.
+_BOT_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot")
+
+
+def _keep_token_out_of_logs(token: str) -> None:
+    # httpx logs every request URL at INFO, and PTB's URLs carry the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    _REDACT.secrets.add(token)
+    for name in _BOT_LOGGERS:
+        logging.getLogger(name).addFilter(_REDACT)
+
+
+class Quota:
+    """A sliding one-minute window of questions per user."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._asked: dict[int, deque[float]] = {}
+
+    def wait_for(self, user_id: int) -> float:
+        """Seconds until `user_id` may ask again (0: allowed now, and counted)."""
+        now = self._clock()
+        asked = self._asked.setdefault(user_id, deque())
+        while asked and asked[0] <= now - 60:
+            asked.popleft()
+        if len(asked) >= self.per_minute:
+            return asked[0] + 60 - now
+        asked.append(now)
+        if len(self._asked) > 10 * MAX_CHATS:  # keep only users seen in the last minute
+            self._asked = {user: times for user, times in self._asked.items() if times}
+        return 0.0
+
+
+@dataclass
+class ChatMemory:
+    """One chat's conversation, its recent answers (for source buttons) and its answer lock."""
+
+    conversation: Conversation
+    answers: OrderedDict[int, Answer] = field(default_factory=OrderedDict)
+    # One answer at a time per chat, so follow-ups see the previous turn and replies stay ordered.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def remember(self, answer_id: int, answer: Answer) -> None:
+        """Keep an answer for its buttons and /sources, forgetting the oldest beyond the bound."""
+        self.answers[answer_id] = answer
+        while len(self.answers) > KEPT_ANSWERS:
+            self.answers.popitem(last=False)
+
+    @property
+    def last_answer(self) -> Answer | None:
+        """The most recent answer in this chat, if any is remembered."""
+        return next(reversed(self.answers.values()), None)
+
+
+@dataclass
+class BotState:
+    """What the handlers share: settings, the answer service, and bounded per-chat memory."""
+
+    settings: Settings
+    answerer: Answerer
+    quota: Quota
+    executor: ThreadPoolExecutor | None = None
+    chats: OrderedDict[int, ChatMemory] = field(default_factory=OrderedDict)
+    answer_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def memory(self, chat_id: int) -> ChatMemory:
+        """This chat's memory, created on first use; the least recently used chat is dropped."""
+        memory = self.chats.get(chat_id)
+        if memory is None:
+            memory = ChatMemory(Conversation(max_tokens=self.settings.llm.history_tokens))
+            self.chats[chat_id] = memory
+            while len(self.chats) > MAX_CHATS:
+                self.chats.popitem(last=False)
+        self.chats.move_to_end(chat_id)
+        return memory
+
+    def is_allowed(self, user_id: int | None, chat_id: int | None) -> bool:
+        """True when the user or the chat is on an allow-list, or both lists are empty (--public)."""
+        telegram = self.settings.telegram
+        if not telegram.allowed_users and not telegram.allowed_chats:
+            return True
+        return user_id in telegram.allowed_users or chat_id in telegram.allowed_chats
+
+    async def run(self, call: Callable[[], T]) -> T:
+        """Run blocking work on the answer threads, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
+    state: BotState = context.bot_data[STATE_KEY]
+    return state
+
+
+async def send_html(
+    bot: Bot,
+    chat_id: int,
+    html_text: str,
+    *,
+    reply_markup: InlineKeyboardMarkup | None = None,
+    reply_to: int | None = None,
+    thread_id: int | None = None,
+) -> Message:
+    """Send HTML; if Telegram cannot parse it, send the same text as plain text."""
+    options: dict[str, Any] = {
+        "reply_markup": reply_markup,
+        "link_preview_options": NO_PREVIEW,
+        "message_thread_id": thread_id,
+    }
+    if reply_to is not None:
+        options["reply_parameters"] = ReplyParameters(reply_to, allow_sending_without_reply=True)
+    try:
+        return await bot.send_message(chat_id, html_text, parse_mode=ParseMode.HTML, **options)
+    except BadRequest as exc:
+        if "can't parse entities" not in exc.message.lower():
+            raise
+        logger.warning("Telegram rejected our HTML (%s); sending plain text instead", exc.message)
+        return await bot.send_message(chat_id, to_plain(html_text), **options)
+
+
+async def _reply(update: Update, html_text: str) -> None:
+    """Answer the update's message in its chat (and topic), as a reply in groups."""
+    message = update.effective_message
+    if message is None:
+        return
+    in_group = message.chat.type != ChatType.PRIVATE
+    await send_html(
+        message.get_bot(),
+        message.chat_id,
+        html_text,
+        reply_to=message.message_id if in_group else None,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+    )
+
+
+async def _admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Let an allowed user through; give anyone else one polite refusal."""
+    user, chat = update.effective_user, update.effective_chat
+    user_id = user.id if user else None
+    if _state(context).is_allowed(user_id, chat.id if chat else None):
+        return True
+    logger.info("Refused user %s in chat %s", user_id, chat.id if chat else None)
+    await _reply(update, escape(NOT_ALLOWED.format(user_id=user_id)))
+    return False
+
+
+def _mention(username: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w@])@{re.escape(username)}\b", re.IGNORECASE)
+
+
+def _addressed_to_bot(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """In a group: the bot was mentioned or replied to. In a private chat: always."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    replied = message.reply_to_message
+    if replied and replied.from_user and replied.from_user.id == context.bot.id:
+        return True
+    text = message.text or message.caption or ""
+    return bool(_mention(context.bot.username).search(text))
+
+
+async def _keep_typing(bot: Bot, chat_id: int, thread_id: int | None, repeat: bool) -> None:
+    """Show "typing…" until cancelled; best effort, so the first failure ends it quietly.
+
+    It starts only once the answer has taken `TYPING_DELAY_S`: quick answers need no indicator,
+    and every chat action counts against the bot's 30 requests a second.
+    """
+    await asyncio.sleep(TYPING_DELAY_S)
+    while True:
+        try:
+            await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+        except TelegramError as exc:
+            logger.debug("Typing action failed, ignored: %s", exc)
+            return
+        if not repeat:
+            return
+        await asyncio.sleep(TYPING_REFRESH_S)
+
+
+def _source_buttons(answer_id: int, citations: list[Citation]) -> InlineKeyboardMarkup | None:
+    if not citations:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(button_label(c), callback_data=f"quote:{answer_id}:{c.n}")]
+            for c in citations
+        ]
+    )
+
+
+async def _answer_question(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str
+) -> None:
+    """Check length and quota, run the answer service off the loop, deliver the cited answer."""
+    message, user = update.effective_message, update.effective_user
+    if message is None:
+        return
+    state = _state(context)
+    limit = state.settings.telegram.max_question_chars
+    if len(question) > limit:
+        await _reply(update, escape(TOO_LONG.format(length=len(question), limit=limit)))
+        return
+    wait = state.quota.wait_for(user.id if user else message.chat_id)
+    if wait:
+        text = OVER_QUOTA.format(limit=state.quota.per_minute, wait=max(1, round(wait)))
+        await _reply(update, escape(text))
+        return
+
+    memory = state.memory(message.chat_id)
+    thread_id = message.message_thread_id if message.is_topic_message else None
+    private = message.chat.type == ChatType.PRIVATE
+    async with memory.lock:
+        typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, private))
+        try:
+            answer = await state.run(
+                functools.partial(state.answerer.answer, question, conversation=memory.conversation)
+            )
+        finally:
+            typing.cancel()
+        answer_id = next(state.answer_ids)
+        memory.remember(answer_id, answer)
+        parts = format_answer(answer)
+        buttons = None if answer.abstained else _source_buttons(answer_id, cited_sources(answer))
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            await send_html(
+                context.bot,
+                message.chat_id,
+                part,
+                reply_markup=buttons if last else None,
+                reply_to=message.message_id if not private and index == 0 else None,
+                thread_id=thread_id,
+            )
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Say what the bot knows: the corpus, its size and the answer backend."""
+    if not await _admit(update, context):
+        return
+    state = _state(context)
+    stats = await state.run(state.answerer.stats)
+    describe = await state.run(state.answerer.describe)
+    text = (
+        f"Hello! I answer questions from {stats.documents} documents "
+        f"({stats.chunks} passages) in {stats.location}, citing them; "
+        "when they don't say, I tell you so.\n"
+        f"Backend: {describe}\n\n"
+        "Type a question, or /help."
+    )
+    await _reply(update, escape(text))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain the commands and how groups work."""
+    if await _admit(update, context):
+        await _reply(update, escape(HELP))
+
+
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer the question after /ask, in any chat."""
+    message = update.effective_message
+    if message is None or not await _admit(update, context):
+        return
+    parts = (message.text or "").split(maxsplit=1)
+    text = parts[1].strip() if len(parts) > 1 else ""
+    if not text:
+        await _reply(update, escape(ASK_USAGE))
+        return
+    await _answer_question(update, context, text)
+
+
+async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer a text message: every one in a private chat, in groups only when addressed."""
+    message = update.effective_message
+    if message is None or not _addressed_to_bot(message, context):
+        return
+    if not await _admit(update, context):
+        return
+    text = _mention(context.bot.username).sub("", message.text or "").strip()
+    if not text:
+        await _reply(update, escape(ASK_USAGE))
+        return
+    await _answer_question(update, context, text)
+
+
+async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Hint that only text is read (photos, voice, files…), when the message is for the bot."""
+    message = update.effective_message
+    if message is None or not _addressed_to_bot(message, context):
+        return
+    if await _admit(update, context):
+        await _reply(update, escape(NON_TEXT))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Point an unknown command in a private chat to /help."""
+    if await _admit(update, context):
+        await _reply(update, escape("I don't know that command. Try /help."))
+
+
+async def sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the last answer's sources in full."""
+    message = update.effective_message
+    if message is None or not await _admit(update, context):
+        return
+    memory = _state(context).chats.get(message.chat_id)
+    answer = memory.last_answer if memory else None
+    if answer is None:
+        await _reply(update, escape("No answer yet in this chat: ask a question first."))
+        return
+    cited = [] if answer.abstained else cited_sources(answer)
+    if not cited:
+        await _reply(update, escape("My last answer cited no sources."))
+        return
+    for part in format_quotes(cited):
+        await _reply(update, part)
+
+
+async def reset(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Forget this chat's conversation, so the next question starts fresh."""
+    message = update.effective_message
+    if message is None or not await _admit(update, context):
+        return
+    memory = _state(context).memory(message.chat_id)
+    async with memory.lock:
+        memory.conversation.reset()
+    await _reply(update, escape("Done: I have forgotten our conversation. Ask away."))
+
+
+async def show_quote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send the full quote of the source whose button was tapped."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    chat = update.effective_chat
+    state = _state(context)
+    if not state.is_allowed(query.from_user.id, chat.id if chat else None):
+        await query.answer("Sorry, you are not allowed to use this bot.", show_alert=True)
+        return
+    try:
+        _, answer_id, n = query.data.split(":")
+        memory = state.chats.get(chat.id) if chat else None
+        answer = memory.answers[int(answer_id)] if memory else None
+        citation = next(c for c in answer.citations if c.n == int(n)) if answer else None
+    except (ValueError, KeyError, StopIteration):
+        citation = None
+    if chat is None or citation is None:
+        await query.answer("I no longer remember that answer; please ask again.", show_alert=True)
+        return
+    await query.answer()
+    for part in format_quotes([citation]):
+        await send_html(context.bot, chat.id, part)
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error with its traceback and tell the chat, politely, without it."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("Error while handling update %s", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(update.effective_chat.id, SORRY)
+
+
+async def post_init(application: BotApp) -> None:
+    """Start the answer threads and publish the command menu (best effort)."""
+    state: BotState = application.bot_data[STATE_KEY]
+    state.executor = ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix="citebot-answer")
+    try:
+        await application.bot.set_my_commands(COMMANDS)
+    except TelegramError as exc:
+        logger.warning("Could not set the command menu: %s", exc)
+    logger.info("Telegram bot @%s is up", application.bot.username)
+
+
+async def post_shutdown(application: BotApp) -> None:
+    """Stop the answer threads."""
+    state: BotState = application.bot_data[STATE_KEY]
+    if state.executor is not None:
+        state.executor.shutdown(wait=False, cancel_futures=True)
+        state.executor = None
+
+
+def build_application(settings: Settings, answerer: Answerer) -> BotApp:
+    """The configured PTB application: handlers, rate limiter, concurrent updates."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    token = validate_token(settings.telegram.bot_token)
+    _keep_token_out_of_logs(token)
+    builder = (
+        Application.builder()
+        .token(token)
+        .rate_limiter(AIORateLimiter(max_retries=RETRY_AFTER_ATTEMPTS))
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if settings.telegram.base_url:
+        builder = builder.base_url(settings.telegram.base_url)
+    application = builder.build()
+    application.bot_data[STATE_KEY] = BotState(
+        settings=settings,
+        answerer=answerer,
+        quota=Quota(settings.telegram.questions_per_minute),
+    )
+    only_new = filters.UpdateType.MESSAGE  # edits are not new questions
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CommandHandler("help", help_command))
+    application.add_handler(CommandHandler("ask", ask))
+    application.add_handler(CommandHandler("sources", sources))
+    application.add_handler(CommandHandler("reset", reset))
+    application.add_handler(CallbackQueryHandler(show_quote, pattern=r"^quote:"))
+    application.add_handler(
+        MessageHandler(only_new & filters.TEXT & ~filters.COMMAND, answer_message)
+    )
+    application.add_handler(
+        MessageHandler(only_new & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command)
+    )
+    application.add_handler(
+        MessageHandler(only_new & ~filters.TEXT & ~filters.StatusUpdate.ALL, non_text)
+    )
+    application.add_error_handler(error_handler)
+    return application
+
+
+def webhook_options(webhook_url: str, listen: str, port: int) -> dict[str, Any]:
+    """Arguments for `run_webhook`/`start_webhook`: local path from the URL, a fresh secret."""
+    parsed = urlparse(webhook_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise TelegramConfigError(
+            f"--webhook-url must be a full URL such as https://bot.example.com/citebot, "
+            f"not {webhook_url!r}."
+        )
+    return {
+        "listen": listen,
+        "port": port,
+        "url_path": parsed.path.strip("/"),
+        "webhook_url": webhook_url,
+        # Telegram echoes it in a header; PTB answers 403 to any update without it.
+        "secret_token": secrets.token_urlsafe(32),
+        "allowed_updates": ALLOWED_UPDATES,
+    }
+
+
+def run_bot(
+    settings: Settings,
+    answerer: Answerer,
+    *,
+    webhook_url: str | None,
+    listen: str,
+    port: int,
+    public: bool,
+) -> None:
+    """Run the bot until interrupted: long polling, or a webhook when `webhook_url` is given."""
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
+    )
+    check_access(settings, public=public)
+    application = build_application(settings, answerer)
+    options = webhook_options(webhook_url, listen, port) if webhook_url else None
+    try:
+        if options:
+            application.run_webhook(**options)
+        else:
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        # PTB's message repeats the token; ours must not.
+        raise TelegramConfigError(
+            "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather."
+        ) from None
