@@ -103,7 +103,8 @@ def retry_delay(error: BaseException, attempt: int) -> float | None:
             return max(0.0, float(header))
         except ValueError:
             pass
-    return min(8.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.0)
+    backoff: float = min(8.0, 0.5 * 2.0**attempt) * random.uniform(0.75, 1.0)
+    return backoff
 
 
 class LLMBackend:
