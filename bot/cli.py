@@ -256,7 +256,10 @@ def evaluate(
     from bot.report import write_report
     from bot.wiring import build_answerer
 
-    thresholds = parse_fail_under(list(fail_under))
+    try:
+        thresholds = parse_fail_under(list(fail_under))
+    except CitebotError as error:  # a typo in a gate is a usage error (exit 2), not a quality drop
+        raise click.BadParameter(str(error), param_hint="--fail-under") from error
     settings = settings_of(ctx)
     if backend:
         settings.llm.backend = backend

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from retrieval.documents import Chunk
 from retrieval.terms import content_terms
+
+
+def _bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import; its progress chatter is not for users.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def search_text(chunk: Chunk) -> str:
@@ -33,9 +43,7 @@ class LexicalIndex:
         """Index `chunks` (in the order given)."""
         if not chunks:
             return cls([], None)
-        import bm25s
-
-        retriever = bm25s.BM25()
+        retriever = _bm25s().BM25()
         corpus = [content_terms(search_text(chunk)) or ["\x00empty"] for chunk in chunks]
         retriever.index(corpus, show_progress=False)
         return cls(chunks, retriever)
@@ -84,6 +92,4 @@ class LexicalIndex:
         chunks = [Chunk.from_metadata(r["chunk_id"], r["text"], r) for r in records]
         if not chunks:
             return cls([], None)
-        import bm25s
-
-        return cls(chunks, bm25s.BM25.load(str(folder / "bm25")))
+        return cls(chunks, _bm25s().BM25.load(str(folder / "bm25")))
