@@ -264,8 +264,8 @@ def evaluate(
     if backend:
         settings.llm.backend = backend
     loaded, errors = load_questions(questions)
-    for error in errors:
-        click.echo(f"warning: {questions}: {error}", err=True)
+    for problem in errors:
+        click.echo(f"warning: {questions}: {problem}", err=True)
     if not loaded:
         raise click.ClickException(f"No valid questions in {questions}.")
     answerer = build_answerer(settings, progress=not quiet and sys.stderr.isatty())

