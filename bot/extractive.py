@@ -133,11 +133,46 @@ def typed_values(text: str, answer_type: str | None) -> set[str]:
     return set()
 
 
+_COUNTED = re.compile(
+    r"\bhow many\s+(?:of\s+the\s+)?(.+?)\s+(?:did|does|do|will|were|was|are|is|have|has|had|can"
+    r"|could|would|should|must|may|might)\b",
+    re.IGNORECASE,
+)
+_COUNT_WINDOW = 8  # words between a number and the thing it counts ("three out of 12 planned …")
+
+
+def counted_thing(question: str) -> str | None:
+    """The stemmed head noun a "how many X …" question counts ("soldier"), if any."""
+    match = _COUNTED.search(question)
+    terms = content_terms(match.group(1)) if match else []
+    return terms[-1] if terms else None
+
+
+def counts(sentence: str, thing: str) -> bool:
+    """Whether the sentence puts a number shortly before the counted thing."""
+    tokens = words(sentence)
+    stems = content_terms_aligned(tokens)
+    for i, stem_i in enumerate(stems):
+        if stem_i is not None and matches(thing, {stem_i}):
+            window = tokens[max(0, i - _COUNT_WINDOW) : i]
+            if any(_NUMBER.fullmatch(t) or _NUMBER_WORDS.fullmatch(t) for t in window):
+                return True
+    return False
+
+
+def content_terms_aligned(tokens: list[str]) -> list[str | None]:
+    """Each token's content stem, or None for stopwords, aligned with the tokens."""
+    return [(content_terms(t) or [None])[0] for t in tokens]
+
+
 def adds_answer(question: str, sentence: str, answer_type: str | None) -> bool:
     """Whether the sentence holds a value of the expected type that the question does not."""
     if answer_type is None:
         return True
-    return bool(typed_values(sentence, answer_type) - typed_values(question, answer_type))
+    if not typed_values(sentence, answer_type) - typed_values(question, answer_type):
+        return False
+    thing = counted_thing(question) if answer_type == "number" else None
+    return thing is None or counts(sentence, thing)
 
 
 def matches(term: str, terms: set[str]) -> bool:

@@ -52,13 +52,13 @@ class RetrievalSettings(BaseSettings):
         description="Chunks embedded per batch during ingest.",
     )
     chunk_tokens: int = Field(
-        200,
+        250,
         ge=16,
         validation_alias=AliasChoices("CITEBOT_CHUNK_TOKENS", "chunk_tokens"),
         description="Target chunk size in tokens (cl100k_base).",
     )
     chunk_overlap: int = Field(
-        40,
+        50,
         ge=0,
         validation_alias=AliasChoices("CITEBOT_CHUNK_OVERLAP", "chunk_overlap"),
         description="Tokens of overlap between neighbouring chunks of one document.",

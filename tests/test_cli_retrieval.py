@@ -12,6 +12,7 @@ from fakes import WordOverlapEmbeddings, write_bad_files
 
 import bot.wiring
 from bot.cli import cli
+from retrieval.config import RetrievalSettings
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
@@ -143,7 +144,11 @@ def test_stats_shows_counts_model_and_location(isolated_paths: Path) -> None:
     assert result.exit_code == 0
     assert "documents:       2" in result.stdout
     assert "embedding model: fake:word-overlap-256 (256 dimensions)" in result.stdout
-    assert "chunking:        cl100k_base:200/40" in result.stdout
+    defaults = RetrievalSettings()
+    assert (
+        f"chunking:        cl100k_base:{defaults.chunk_tokens}/{defaults.chunk_overlap}"
+        in result.stdout
+    )
     assert f"index location:  {(isolated_paths / 'data').resolve()}" in result.stdout
 
 

@@ -227,7 +227,8 @@ def test_stats_describe_the_index(corpus: Path, isolated_paths: Path) -> None:
     assert stats.documents == 2 and stats.chunks == report.chunks_total
     assert stats.embedding_model == "fake:word-overlap-256"
     assert stats.dimension == 256
-    assert stats.chunking == "cl100k_base:200/40"
+    defaults = RetrievalSettings()  # the index records the chunking it was built with
+    assert stats.chunking == f"cl100k_base:{defaults.chunk_tokens}/{defaults.chunk_overlap}"
     assert stats.location == str((isolated_paths / "data").resolve())
 
 

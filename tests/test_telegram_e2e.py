@@ -76,8 +76,9 @@ def real_answerer(tmp_path_factory: pytest.TempPathFactory) -> Any:
         return answerer
 
 
-def user(emulator: Emulator, http: httpx.AsyncClient, token: str, user_id: int = ALICE,
-         **chat: object) -> ChatUser:
+def user(
+    emulator: Emulator, http: httpx.AsyncClient, token: str, user_id: int = ALICE, **chat: object
+) -> ChatUser:
     return ChatUser(emulator, token, http, user_id=user_id, **chat)  # type: ignore[arg-type]
 
 
@@ -95,7 +96,13 @@ async def test_corpus_question_answered_with_citation_sources_and_buttons(
         assert f"<code>{CORPUS_SOURCE}</code>\n<i>“" in reply.text
         labels = [label for label, _ in reply.buttons]
         assert labels[0].startswith("[1] US leaders tout")
-        assert all(label.startswith(f"[{n}] ") for n, label in enumerate(labels, 1))
+        # [n] is the source's number among the retrieved chunks: increasing, not always 1, 2, …
+        numbers = [int(label[1 : label.index("]")]) for label in labels]
+        assert numbers == sorted(set(numbers))
+        assert all(
+            label.startswith(f"[{n}] ") and f"[{n}]" in reply.text
+            for n, label in zip(numbers, labels, strict=True)
+        )
 
         for label, data in reply.buttons:
             await alice.tap(reply, data)
@@ -235,9 +242,7 @@ async def test_sources_command_shows_last_answer_sources_in_full(
 
 async def test_two_chats_are_answered_at_once(emulator: Emulator) -> None:
     answerer = FakeAnswerer(delay=1.0)
-    async with bot_session(
-        emulator, answerer, allowed_users=[ALICE, BOB]
-    ) as (_, http, token):
+    async with bot_session(emulator, answerer, allowed_users=[ALICE, BOB]) as (_, http, token):
         alice, bob = user(emulator, http, token, ALICE), user(emulator, http, token, BOB)
         started = time.monotonic()
         await asyncio.gather(alice.send("Hegseth?"), bob.send("ASEAN?"))
@@ -262,9 +267,11 @@ async def test_start_and_help(emulator: Emulator) -> None:
 
 async def test_hints_for_non_text_and_long_messages(emulator: Emulator) -> None:
     answerer = FakeAnswerer()
-    async with bot_session(
-        emulator, answerer, allowed_users=[ALICE], max_question_chars=50
-    ) as (_, http, token):
+    async with bot_session(emulator, answerer, allowed_users=[ALICE], max_question_chars=50) as (
+        _,
+        http,
+        token,
+    ):
         alice = user(emulator, http, token)
         await alice.send_photo()
         [photo] = await alice.replies(1)
@@ -278,9 +285,11 @@ async def test_hints_for_non_text_and_long_messages(emulator: Emulator) -> None:
 
 async def test_quota_message(emulator: Emulator) -> None:
     answerer = FakeAnswerer()
-    async with bot_session(
-        emulator, answerer, allowed_users=[ALICE], questions_per_minute=1
-    ) as (_, http, token):
+    async with bot_session(emulator, answerer, allowed_users=[ALICE], questions_per_minute=1) as (
+        _,
+        http,
+        token,
+    ):
         alice = user(emulator, http, token)
         await alice.send("Hegseth?")
         await alice.replies(1, settle=0)
