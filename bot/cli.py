@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from bot.errors import CitebotError
 from bot.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CitebotGroup(click.Group):
@@ -23,6 +26,13 @@ class CitebotGroup(click.Group):
             return super().invoke(ctx)
         except CitebotError as error:
             raise click.ClickException(str(error)) from error
+
+
+def top_k_option(help_text: str) -> Callable[[F], F]:
+    """The `-k N` option shared by search, ask and eval (default: CITEBOT_TOP_K)."""
+    return click.option(
+        "-k", "top_k", type=click.IntRange(min=1), envvar="CITEBOT_TOP_K", help=help_text
+    )
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -96,13 +106,7 @@ def ingest(ctx: click.Context, path: Path | None, rebuild: bool, quiet: bool) ->
 
 @cli.command()
 @click.argument("query")
-@click.option(
-    "-k",
-    "top_k",
-    type=click.IntRange(min=1),
-    help="How many chunks to show.",
-    envvar="CITEBOT_TOP_K",
-)
+@top_k_option("How many chunks to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, best first.")
 @click.pass_context
 def search(ctx: click.Context, query: str, top_k: int | None, as_json: bool) -> None:
@@ -158,9 +162,7 @@ def print_answer_json(answer: Any) -> None:
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (fields in README).")
-@click.option(
-    "-k", "top_k", type=click.IntRange(min=1), help="Chunks to retrieve.", envvar="CITEBOT_TOP_K"
-)
+@top_k_option("Chunks to retrieve.")
 @click.pass_context
 def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> None:
     """Answer one QUESTION from the documents, citing the text it used."""
@@ -216,13 +218,7 @@ def chat(ctx: click.Context, no_stream: bool) -> None:
     envvar="CITEBOT_BACKEND",
     help="Answer backend (default: from settings).",
 )
-@click.option(
-    "-k",
-    "top_k",
-    type=click.IntRange(min=1),
-    envvar="CITEBOT_TOP_K",
-    help="Chunks retrieved per question.",
-)
+@top_k_option("Chunks retrieved per question.")
 @click.option(
     "--fail-under",
     multiple=True,

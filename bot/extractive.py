@@ -162,7 +162,7 @@ def counts(sentence: str, thing: str) -> bool:
 
 def content_terms_aligned(tokens: list[str]) -> list[str | None]:
     """Each token's content stem, or None for stopwords, aligned with the tokens."""
-    return [(content_terms(t) or [None])[0] for t in tokens]
+    return [next(iter(content_terms(t)), None) for t in tokens]
 
 
 def adds_answer(question: str, sentence: str, answer_type: str | None) -> bool:
