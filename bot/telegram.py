@@ -610,6 +610,10 @@ def run_bot(
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
     )
+    # Under `citebot` the root logger is set up already (WARNING without -v), which makes the call
+    # above a no-op; the operator should still see that the bot is up and whom it refused.
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
     check_access(settings, public=public)
     application = build_application(settings, answerer)
     options = webhook_options(webhook_url, listen, port) if webhook_url else None

@@ -140,8 +140,11 @@ class OpenAICompatibleEmbeddings(NamedEmbeddings):
         try:
             return self._client.embed_documents(texts)
         except Exception as error:  # the openai client raises many types; one message for all
+            status = getattr(error, "status_code", None)
+            reason = f"{type(error).__name__}, HTTP {status}" if status else type(error).__name__
             raise EmbeddingModelError(
-                f"The embeddings API failed: {type(error).__name__}"
+                f"The embeddings API failed ({reason}): check OPENAI_BASE_URL and "
+                "OPENAI_API_KEY, or set CITEBOT_EMBEDDING_PROVIDER=minilm for the offline model."
             ) from error
 
     def embed_query(self, text: str) -> list[float]:

@@ -1,13 +1,18 @@
 """Fakes for the LLM seam: a recording LangChain chat model and a loopback OpenAI-compatible server.
 
+The server answers chat completions from a script and embeddings with a deterministic bag of words
+(texts sharing words are close, so ranking through it is meaningful).
+
 Import what a test module needs explicitly (`from fake_openai import fake_openai, ...`); pytest
 then registers the fixtures for that module.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import struct
 import threading
 import time
 from collections import deque
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import WordOverlapEmbeddings
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -144,12 +150,17 @@ class FakeOpenAI:
 
     When the script runs dry every further request gets `default` (a 500 unless set), so a test
     that makes more calls than it expected sees a failure, not a hang.
+
+    `POST /v1/embeddings` does not use the script: it answers every input with a hashed bag of words
+    of `embedding_dimensions` (float or base64, as asked), or with the error `fail_embeddings` set.
     """
 
     def __init__(self) -> None:
         self.script: deque[Reply] = deque()
         self.default = Reply(status=500, error_message="no scripted reply left")
         self.requests: list[RecordedRequest] = []
+        self.embedding_dimensions = 64
+        self.embedding_error: Reply | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -173,6 +184,16 @@ class FakeOpenAI:
             Reply(status=status, error_message=message or f"error {status}", **kwargs)
         )
 
+    def fail_embeddings(self, status: int, message: str = "") -> None:
+        """Answer every further embeddings request with an HTTP error."""
+        self.embedding_error = Reply(status=status, error_message=message or f"error {status}")
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        """The embeddings requests received so far, in order."""
+        with self._lock:
+            return [r for r in self.requests if r.path.rstrip("/") == "/v1/embeddings"]
+
     def start(self) -> FakeOpenAI:
         """Serve in a background thread."""
         self._thread.start()
@@ -190,6 +211,11 @@ class FakeOpenAI:
             self.requests.append(request)
             return self.script.popleft() if self.script else self.default
 
+    def _record_embeddings(self, request: RecordedRequest) -> Reply | None:
+        with self._lock:
+            self.requests.append(request)
+            return self.embedding_error
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -202,6 +228,9 @@ class FakeOpenAI:
                 raw = self.rfile.read(length)
                 body = json.loads(raw) if raw else {}
                 recorded = RecordedRequest("POST", self.path, dict(self.headers.items()), body)
+                if self.path.rstrip("/") == "/v1/embeddings":
+                    self._embeddings(recorded)
+                    return
                 reply = server._next(recorded)
                 if reply.delay_s and server._stopping.wait(reply.delay_s):
                     return
@@ -217,6 +246,17 @@ class FakeOpenAI:
                         self._json(200, _completion(body, reply), reply.headers)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+
+            def _embeddings(self, recorded: RecordedRequest) -> None:
+                error = server._record_embeddings(recorded)
+                try:
+                    if error is not None:
+                        payload = {"message": error.error_message, "type": "fake_error"}
+                        self._json(error.status, {"error": payload})
+                    else:
+                        self._json(200, _embeddings(recorded.body, server.embedding_dimensions))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _json(
                 self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
@@ -258,6 +298,26 @@ def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
             }
         ],
         "usage": reply.usage,
+    }
+
+
+def _embeddings(body: dict[str, Any], dimensions: int) -> dict[str, Any]:
+    inputs = body.get("input", [])
+    texts = [inputs] if isinstance(inputs, str) else list(inputs)
+    vectors = WordOverlapEmbeddings(dimensions=dimensions).embed_documents(texts)
+    data: list[dict[str, Any]] = []
+    for index, vector in enumerate(vectors):
+        # The openai client asks for base64 (little-endian float32) unless told otherwise.
+        encoded: Any = vector
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = sum(len(text.split()) for text in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model", "fake"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 
 

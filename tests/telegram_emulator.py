@@ -33,6 +33,7 @@ BOT_USERNAME = "citebot_test_bot"
 # - its callback queries have no `chat_instance`, which PTB requires: add one;
 # - its updates carry the bot token in a `botToken` field, which Telegram never sends: drop it.
 # It leaves sendChatAction unimplemented (HTTP 500), as the bot must survive that anyway.
+# It also counts each token's getUpdates calls, so a test can wait for a bot in another process.
 # The script prints the port it listens on and exits when its stdin closes.
 NODE_SCRIPT = r"""
 const http = require('http');
@@ -92,6 +93,14 @@ app.all('/bot:token/sendMessage', express.urlencoded({ extended: true }), expres
       next();
     }
   });
+const polls = {};
+app.all('/bot:token/getUpdates', (req, res, next) => {
+  polls[req.params.token] = (polls[req.params.token] || 0) + 1;
+  next();
+});
+app.post('/test/polls', express.json(), (req, res) => {
+  res.json({ ok: true, result: polls[req.body.token] || 0 });
+});
 app.use(server.webServer);
 const listener = http.createServer(app).listen(0, '127.0.0.1', () => {
   process.stdout.write(JSON.stringify({ port: listener.address().port }) + '\n');
@@ -294,6 +303,11 @@ class ChatUser:
     async def fail_next(self, kind: str, count: int = 1) -> None:
         """Make the next `count` sendMessage calls fail: "flood" (429) or "html" (400 on parse)."""
         await self._post("test/fail", {"kind": kind, "count": count})
+
+    async def bot_polls(self) -> int:
+        """How often the bot has called getUpdates so far (0: it is not polling yet)."""
+        body = await self._post("test/polls", {"token": self.token})
+        return int(body["result"])
 
     async def fetch(self) -> list[Sent]:
         """What the bot sent to this chat since the last fetch."""
