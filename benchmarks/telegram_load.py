@@ -62,7 +62,9 @@ def questions_for(users: int, per_user: int) -> list[list[str]]:
     return [[seeds[(u * per_user + i) % len(seeds)] for i in range(per_user)] for u in range(users)]
 
 
-def expected_replies(answerer: Any, plan: list[list[str]], history_tokens: int) -> list[list[list[str]]]:
+def expected_replies(
+    answerer: Any, plan: list[list[str]], history_tokens: int
+) -> list[list[list[str]]]:
     """Per user, per question: the messages the bot must send (same conversation as in the chat)."""
     expected = []
     for questions in plan:
@@ -71,9 +73,12 @@ def expected_replies(answerer: Any, plan: list[list[str]], history_tokens: int) 
     return expected
 
 
-def in_process(answerer: Any, plan: list[list[str]], history_tokens: int, workers: int) -> list[float]:
+def in_process(
+    answerer: Any, plan: list[list[str]], history_tokens: int, workers: int
+) -> list[float]:
     """Seconds per answer through the service itself: users in parallel on `workers` threads,
     or one after the other on this thread when `workers` is 0."""
+
     def one_user(questions: list[str]) -> list[float]:
         conversation = Conversation(max_tokens=history_tokens)
         times = []
@@ -114,15 +119,16 @@ async def one_user(
 
 
 async def through_telegram(
-    emulator: Emulator, answerer: Any, plan: list[list[str]], expected: list[list[list[str]]],
+    emulator: Emulator,
+    answerer: Any,
+    plan: list[list[str]],
+    expected: list[list[list[str]]],
     timeout: float,
 ) -> tuple[list[float], int, int, float]:
     """Run the bot and the users; returns (times, intact answers, problems, wall seconds)."""
     token = new_token()
     user_ids = [FIRST_USER + u for u in range(len(plan))]
-    settings = telegram_settings(
-        emulator, token, allowed_users=user_ids, questions_per_minute=1000
-    )
+    settings = telegram_settings(emulator, token, allowed_users=user_ids, questions_per_minute=1000)
     application = build_application(settings, answerer)
     limits = httpx.Limits(max_connections=len(plan) * 2)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http, running_bot(application):
@@ -177,18 +183,26 @@ def main() -> None:
     finally:
         emulator.stop()
 
-    print(f"\n{args.users} users x {args.questions} questions = {total} questions, "
-          f"{messages} bot messages expected; backend: {answerer.describe()}\n")
+    print(
+        f"\n{args.users} users x {args.questions} questions = {total} questions, "
+        f"{messages} bot messages expected; backend: {answerer.describe()}\n"
+    )
     print(f"{'path':<38}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'wall s':>8}")
     print(row("in-process, main thread (citebot ask)", sequential, sum(sequential)))
     print(row("in-process, one worker thread", one_thread, sum(one_thread)))
-    print(row(f"in-process, {args.users} users on {ANSWER_THREADS} threads", parallel, parallel_wall))
+    print(
+        row(f"in-process, {args.users} users on {ANSWER_THREADS} threads", parallel, parallel_wall)
+    )
     print(row("Telegram (emulator), users at once", times, wall))
     overhead = percentile(times, 50) - percentile(parallel, 50)
     print(f"\nanswers received intact: {intact}/{total}; lost, duplicated or garbled: {problems}")
-    print(f"adapter overhead at p50 (Telegram - in-process, same concurrency): {overhead * 1000:.0f} ms")
-    print(f"throughput through Telegram: {len(times) / wall:.1f} answers/s "
-          f"(AIORateLimiter allows 30 requests/s overall)")
+    print(
+        f"adapter overhead at p50 (Telegram - in-process, same concurrency): {overhead * 1000:.0f} ms"
+    )
+    print(
+        f"throughput through Telegram: {len(times) / wall:.1f} answers/s "
+        f"(AIORateLimiter allows 30 requests/s overall)"
+    )
 
 
 if __name__ == "__main__":

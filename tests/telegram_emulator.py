@@ -112,9 +112,9 @@ process.stdin.resume();
 
 def emulator_installed() -> bool:
     """True when Node and the npm package are there (`npm ci --prefix tests`)."""
-    return shutil.which("node") is not None and (
-        TESTS / "node_modules" / "telegram-test-api"
-    ).is_dir()
+    return (
+        shutil.which("node") is not None and (TESTS / "node_modules" / "telegram-test-api").is_dir()
+    )
 
 
 def new_token() -> str:
@@ -262,7 +262,9 @@ class ChatUser:
             entities.append({"type": "bot_command", "offset": 0, "length": len(command)})
         mention = f"@{BOT_USERNAME}"
         if mention in text:
-            entities.append({"type": "mention", "offset": text.index(mention), "length": len(mention)})
+            entities.append(
+                {"type": "mention", "offset": text.index(mention), "length": len(mention)}
+            )
         extra: dict[str, Any] = {"entities": entities} if entities else {}
         if reply_to is not None:
             extra["reply_to_message"] = {
@@ -419,8 +421,14 @@ class FakeAnswerer:
         if "boom" in lowered:
             raise RuntimeError("secret internal detail")
         citation = Citation(
-            n=1, source=CORPUS_SOURCE, title="US leaders tout military <cooperation>", page=None,
-            chunk_id="c1", quote=CORPUS_QUOTE, start=0, end=len(CORPUS_QUOTE),
+            n=1,
+            source=CORPUS_SOURCE,
+            title="US leaders tout military <cooperation>",
+            page=None,
+            chunk_id="c1",
+            quote=CORPUS_QUOTE,
+            start=0,
+            end=len(CORPUS_QUOTE),
         )
         if "long" in lowered:
             paragraph = " ".join(
@@ -433,8 +441,14 @@ class FakeAnswerer:
             answer = Answer(question, text, False, [citation], [], "extractive", None)
         elif "fallback" in lowered:
             answer = Answer(
-                question, "Trade and security go together [1].", False, [citation], [],
-                "extractive", None, notice="The LLM failed (timeout); this is the extractive answer.",
+                question,
+                "Trade and security go together [1].",
+                False,
+                [citation],
+                [],
+                "extractive",
+                None,
+                notice="The LLM failed (timeout); this is the extractive answer.",
             )
         else:
             answer = Answer(question, FAKE_REFUSAL, True, [], [], "extractive", None)

@@ -37,7 +37,9 @@ TAG = re.compile(r"</?(b|i|code|blockquote)>")
 CITATION = re.compile(r"\[\d+\]")
 
 
-def cite(n: int, quote: str = "A quote.", title: str = "Title", source: str = "doc.txt") -> Citation:
+def cite(
+    n: int, quote: str = "A quote.", title: str = "Title", source: str = "doc.txt"
+) -> Citation:
     return Citation(n, source, title, None, f"c{n}", quote, 0, len(quote))
 
 
@@ -108,7 +110,9 @@ def test_long_answer_split_at_paragraphs_with_sources_whole() -> None:
     for message in messages:
         assert_well_formed(message)
     # whole paragraphs per message: every message but the last ends a paragraph
-    assert all(m.endswith("[3].") or m.endswith("[1].") or m.endswith("[2].") for m in messages[:-1])
+    assert all(
+        m.endswith("[3].") or m.endswith("[1].") or m.endswith("[2].") for m in messages[:-1]
+    )
     joined = "\n\n".join(messages)
     assert CITATION.findall(to_plain(joined))[: 60 * 8] == CITATION.findall(text)
     assert messages[-1].count("<b>Sources</b>") == 1
@@ -161,9 +165,7 @@ def test_random_texts_split_well(seed: int) -> None:
     for message in messages:
         assert_well_formed(message, limit)
         assert message == message.strip()
-    assert "".join(CITATION.findall(to_plain("".join(messages)))) == "".join(
-        CITATION.findall(text)
-    )
+    assert "".join(CITATION.findall(to_plain("".join(messages)))) == "".join(CITATION.findall(text))
     squash = re.compile(r"\s+")
     assert squash.sub("", to_plain("".join(messages))) == squash.sub("", text)
 
@@ -237,7 +239,9 @@ def test_run_bot_raises_config_errors_before_touching_the_network() -> None:
     with pytest.raises(TelegramConfigError, match="TELEGRAM_ALLOWED_USERS"):
         run_bot(settings(bot_token=TOKEN), None, webhook_url=None, listen="", port=0, public=False)  # type: ignore[arg-type]
     with pytest.raises(TelegramConfigError, match="No Telegram bot token"):
-        run_bot(settings(allowed_users=[1]), None, webhook_url=None, listen="", port=0, public=False)  # type: ignore[arg-type]
+        run_bot(
+            settings(allowed_users=[1]), None, webhook_url=None, listen="", port=0, public=False
+        )  # type: ignore[arg-type]
 
 
 def test_allow_lists_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
