@@ -11,6 +11,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from bot.answer import Answer
 from bot.backends import LLMBackend
+from bot.budget import pack_sources
 from bot.citations import CheckedAnswer, check_citations
 from bot.conversation import Conversation, expand_follow_up, is_follow_up
 from bot.errors import LLMError
@@ -107,24 +108,20 @@ class Answerer:
             hits = self.searcher.search(standalone, k) if standalone else []
         notice: str | None = None
         backend, model = self.backend_name, self.llm.model_name if self.llm else None
+        failure = condense_failure
+        checked: CheckedAnswer | None = None
         if not hits:
             checked = CheckedAnswer(REFUSAL, True, [], ["nothing retrieved"])
-        elif self.llm and condense_failure is None:
+        elif self.llm and failure is None:
+            # A failed condense call already waited out its retries: no second LLM call then.
             try:
                 checked = self._generate(standalone, hits, timer, usage, on_token)
             except LLMError as error:
-                notice = _fallback_notice(error)
+                failure = error
+        if checked is None:
+            if failure is not None:
+                notice = _fallback_notice(failure)
                 backend, model = "extractive", None
-                with timer.stage("generate"):
-                    checked = self.extractive.answer(standalone, [h.chunk for h in hits])
-        elif self.llm and condense_failure is not None:
-            # The condense call already failed (and waited out its retries): a second call would
-            # double the worst-case wait, so answer offline at once.
-            notice = _fallback_notice(condense_failure)
-            backend, model = "extractive", None
-            with timer.stage("generate"):
-                checked = self.extractive.answer(standalone, [h.chunk for h in hits])
-        else:
             with timer.stage("generate"):
                 checked = self.extractive.answer(standalone, [h.chunk for h in hits])
         for reason in checked.dropped:
@@ -167,8 +164,6 @@ class Answerer:
     ) -> tuple[list[SystemMessage | HumanMessage], list[ScoredChunk]]:
         """The prompt messages for `question`, with the hits that fit the token budget."""
         encoding = encoding_for_model(self.llm.model_name if self.llm else None)
-        from bot.budget import pack_sources
-
         kept, sources, _ = pack_sources(hits, self.settings.context_tokens, encoding)
         system = self.prompts.answer_system.format(refusal=REFUSAL)
         human = self.prompts.answer_human.format(sources=sources, question=question)
