@@ -65,7 +65,10 @@ def cli(ctx: click.Context, env_file: Path, verbose: bool) -> None:
     )
     for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "openai", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = load_settings(env_file if env_file.is_file() else None)
+    try:
+        ctx.obj = load_settings(env_file if env_file.is_file() else None)
+    except CitebotError as error:
+        raise click.ClickException(str(error)) from error
 
 
 def print_skipped(report: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from bot.answer import Answer
 from bot.conversation import Conversation
 from bot.errors import CitebotError
 from bot.service import Answerer
+
+log = logging.getLogger(__name__)
 
 HELP = """\
 Ask a question about the documents, or:
@@ -180,6 +183,12 @@ class Repl:
             return
         except CitebotError as error:
             self.say(f"\nerror: {error}")
+            return
+        except Exception as error:  # last resort: one line for the user, the details in the log
+            log.info("answering %r failed", question, exc_info=True)
+            self.say(
+                f"\nerror: something went wrong ({type(error).__name__}); run with -v for details."
+            )
             return
         if streamed:
             # The streamed draft is replaced by what survived the citation checks.

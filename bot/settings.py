@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode
 
+from bot.errors import ConfigError
 from retrieval.config import GROUP_CONFIG, PathSettings, RetrievalSettings
 
 
@@ -83,7 +92,8 @@ class LLMSettings(BaseSettings):
     @property
     def configured(self) -> bool:
         """True when a key or a base URL points at an LLM."""
-        return bool(self.openai_base_url) or self.openai_api_key is not None
+        key = self.openai_api_key.get_secret_value().strip() if self.openai_api_key else ""
+        return bool(self.openai_base_url.strip()) or bool(key)
 
 
 def _split_ids(value: Any) -> Any:
@@ -153,7 +163,23 @@ class Settings(BaseModel):
 
 
 def load_settings(env_file: Path | None = Path(".env")) -> Settings:
-    """Read the settings once, at an entry point, from the environment and `env_file`."""
+    """Read the settings once, at an entry point, from the environment and `env_file`.
+
+    A value that does not parse raises ConfigError naming the variable and what it should be.
+    """
+    try:
+        return _read_settings(env_file)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}={item.get('input')!r}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(
+            f"Bad setting {problems}. Fix it in the environment or .env (see .env.example)."
+        ) from None
+
+
+def _read_settings(env_file: Path | None) -> Settings:
     return Settings(
         paths=PathSettings(_env_file=env_file),  # type: ignore[call-arg]
         retrieval=RetrievalSettings(_env_file=env_file),  # type: ignore[call-arg]

@@ -233,10 +233,17 @@ class BotState:
         return memory
 
     def is_allowed(self, user_id: int | None, chat_id: int | None) -> bool:
-        """True when the user or the chat is on an allow-list, or both lists are empty (--public)."""
+        """Whether to answer here: both allow-lists empty (--public), or this chat may ask.
+
+        A private chat (its id is the user's id) may ask when the user or the chat is listed.
+        In a group everyone reads the answers, so the group itself must be on the chat list:
+        an allowed user cannot pull private documents into an unlisted group.
+        """
         telegram = self.settings.telegram
         if not telegram.allowed_users and not telegram.allowed_chats:
             return True
+        if chat_id is not None and chat_id != user_id:
+            return chat_id in telegram.allowed_chats
         return user_id in telegram.allowed_users or chat_id in telegram.allowed_chats
 
     async def run(self, call: Callable[[], T]) -> T:
@@ -399,7 +406,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     describe = await state.run(state.answerer.describe)
     text = (
         f"Hello! I answer questions from {stats.documents} documents "
-        f"({stats.chunks} passages) in {stats.location}, citing them; "
+        f"({stats.chunks} passages), citing them; "  # not where the index lives: a server path
         "when they don't say, I tell you so.\n"
         f"Backend: {describe}\n\n"
         "Type a question, or /help."

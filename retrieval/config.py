@@ -8,8 +8,11 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Each group reads its own environment names (the names outside scripts rely on) and `.env`;
-# `extra="ignore"` because one `.env` file holds every group's keys.
-GROUP_CONFIG = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+# `extra="ignore"` because one `.env` file holds every group's keys. An empty value means "not
+# set" (a copied .env.example has `OPENAI_API_KEY=`), so it falls back to the default.
+GROUP_CONFIG = SettingsConfigDict(
+    env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+)
 
 
 class PathSettings(BaseSettings):

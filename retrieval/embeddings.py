@@ -72,6 +72,7 @@ class MiniLMEmbeddings(NamedEmbeddings):
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()
 
     def _load(self) -> SentenceTransformer:
         with self._lock:
@@ -99,9 +100,16 @@ class MiniLMEmbeddings(NamedEmbeddings):
         """Embed passages (normalised, so cosine equals dot product)."""
         if not texts:
             return []
-        vectors = self._load().encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        model = self._load()
+        # The fast tokenizer underneath is not safe to share between threads (the Telegram
+        # adapter answers several chats at once): one encode at a time.
+        with self._encode_lock:
+            vectors = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return [list(map(float, row)) for row in vectors]
 
     def embed_query(self, text: str) -> list[float]:

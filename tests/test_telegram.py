@@ -253,6 +253,9 @@ def test_allow_lists_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     state = application.bot_data["citebot"]
     assert state.is_allowed(1, 1) and state.is_allowed(3, -100)
     assert not state.is_allowed(3, 3)
+    # An allowed user in a group nobody listed: everyone there would read the documents.
+    assert not state.is_allowed(1, -200)
+    assert state.is_allowed(1, -100)
 
 
 def test_webhook_options() -> None:

@@ -260,6 +260,7 @@ async def test_start_and_help(emulator: Emulator) -> None:
         [hello] = await alice.replies(1)
         assert "2 documents" in hello.text
         assert "Backend: extractive" in hello.text
+        assert FakeAnswerer().stats().location not in hello.text  # no server paths to users
         await alice.send("/help")
         [help_text] = await alice.replies(1)
         assert "/sources" in help_text.text and "/reset" in help_text.text
