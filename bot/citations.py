@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.answer import Citation
@@ -115,3 +116,41 @@ def check_citations(text: str, sources: list[Chunk]) -> CheckedAnswer:
             )
         )
     return CheckedAnswer(" ".join(kept), False, citations, dropped)
+
+
+# The end of a finished sentence in streamed text: terminal punctuation, closing quotes, any
+# `[n]` markers, then white space and the start of the next sentence.
+_STREAM_BOUNDARY = re.compile(
+    r"[.!?][\"'\u201d\u2019)\]]*(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])*\s+(?=[^\s\[])"
+)
+
+
+class CheckedStream:
+    """Passes a streamed answer on sentence by sentence, only what survives the citation checks.
+
+    So a streaming user never sees an uncited or unsupported sentence, nor an invented `[n]`.
+    """
+
+    def __init__(self, sources: list[Chunk], emit: Callable[[str], None]) -> None:
+        self.sources = sources
+        self.emit = emit
+        self.buffer = ""
+
+    def feed(self, piece: str) -> None:
+        """Take more streamed text; pass on every sentence it completes that checks out."""
+        self.buffer += piece
+        ends = [match.end() for match in _STREAM_BOUNDARY.finditer(self.buffer)]
+        if ends:
+            done, self.buffer = self.buffer[: ends[-1]], self.buffer[ends[-1] :]
+            self._check(done)
+
+    def finish(self) -> None:
+        """The stream ended: check and pass on what is left."""
+        rest, self.buffer = self.buffer, ""
+        self._check(rest)
+
+    def _check(self, text: str) -> None:
+        if text.strip():
+            checked = check_citations(text, self.sources)
+            if not checked.abstained:
+                self.emit(checked.text + " ")

@@ -30,12 +30,15 @@ def short_quote(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def format_answer(answer: Answer) -> str:
-    """The answer text, a notice if any, and its sources listed below it."""
+def format_answer(answer: Answer, *, with_text: bool = True) -> str:
+    """The answer text (unless already streamed), a notice if any, and its sources below it."""
     lines = []
     if answer.notice:
         lines.append(f"! {answer.notice}")
-    lines.append(textwrap.fill(answer.text, width=100) if len(answer.text) < 2000 else answer.text)
+    if with_text:
+        lines.append(
+            textwrap.fill(answer.text, width=100) if len(answer.text) < 2000 else answer.text
+        )
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -190,8 +193,13 @@ class Repl:
                 f"\nerror: something went wrong ({type(error).__name__}); run with -v for details."
             )
             return
-        if streamed:
-            # The streamed draft is replaced by what survived the citation checks.
-            self.say("\n--- checked answer ---")
         self.last = answer
+        # What streamed already passed the citation checks sentence by sentence; when it is the
+        # whole answer only the sources follow, otherwise (a fallback, a refusal) the answer does.
+        if streamed and "".join(streamed).strip() == answer.text.strip() and not answer.notice:
+            self.say()
+            self.say(format_answer(answer, with_text=False))
+            return
+        if streamed:
+            self.say()
         self.say(format_answer(answer))

@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from bot.answer import Answer
 from bot.backends import LLMBackend
 from bot.budget import pack_sources
-from bot.citations import CheckedAnswer, check_citations
+from bot.citations import CheckedAnswer, CheckedStream, check_citations
 from bot.conversation import Conversation, expand_follow_up, is_follow_up
 from bot.errors import LLMError
 from bot.extractive import ExtractiveAnswerer
@@ -180,11 +180,15 @@ class Answerer:
         assert self.llm is not None
         with timer.stage("pack"):
             messages, kept = self.build_messages(question, hits)
+        sources = [h.chunk for h in kept]
+        stream = CheckedStream(sources, on_token) if on_token else None
         with timer.stage("generate"):
-            generation = self.llm.generate(list(messages), on_token)
+            generation = self.llm.generate(list(messages), stream.feed if stream else None)
+            if stream:
+                stream.finish()
         _add_usage(usage, generation.usage)
         with timer.stage("check"):
-            return check_citations(generation.text, [h.chunk for h in kept])
+            return check_citations(generation.text, sources)
 
 
 def _fallback_notice(error: LLMError) -> str:

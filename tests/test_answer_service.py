@@ -103,16 +103,18 @@ def test_model_refusal_is_an_abstention(seed_answerer: Answerer) -> None:
     assert answer.citations == []
 
 
-def test_streaming_sends_pieces_to_on_token(seed_answerer: Answerer, displaced_reply: str) -> None:
+def test_streaming_sends_checked_sentences_to_on_token(
+    seed_answerer: Answerer, displaced_reply: str
+) -> None:
     pieces: list[str] = []
+    reply = f"{displaced_reply} This sentence cites nothing. An invented one [9]."
 
-    answer = with_stub(seed_answerer, stub(displaced_reply)).answer(
-        DISPLACED_Q, on_token=pieces.append
-    )
+    answer = with_stub(seed_answerer, stub(reply)).answer(DISPLACED_Q, on_token=pieces.append)
 
-    assert len(pieces) > 1
-    assert "".join(pieces) == displaced_reply
-    assert answer.text == displaced_reply
+    # Streamed sentence by sentence, and only what passed the checks: what the user watched
+    # arrive is exactly the checked answer.
+    assert pieces
+    assert "".join(pieces).strip() == answer.text == displaced_reply
 
 
 @pytest.mark.parametrize(

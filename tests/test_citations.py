@@ -173,3 +173,26 @@ def test_support_helpers() -> None:
     assert not numbers_supported("18 or 19 soldiers", "18 detained soldiers")
     assert is_refusal(f"Sorry. {REFUSAL}")
     assert not is_refusal("The documents say 300,000 [1].")
+
+
+def test_a_stream_passes_on_only_checked_sentences() -> None:
+    from bot.citations import CheckedStream
+    from retrieval.documents import Chunk
+
+    source = Chunk(
+        "c1", "a.txt", "A", 0, 0, 60, "The dispute displaced an estimated 300,000 people."
+    )
+    shown: list[str] = []
+    stream = CheckedStream([source], shown.append)
+    reply = (
+        "The dispute displaced 300,000 people [1]. It also displaced 900,000 cats [1]. "
+        "Nobody cited this. An invented source [7]. It displaced 300,000 people. [1]"
+    )
+    for start in range(0, len(reply), 7):  # arrives in small pieces, as tokens do
+        stream.feed(reply[start : start + 7])
+    stream.finish()
+
+    streamed = "".join(shown)
+    assert streamed.count("300,000 people [1].") == 2
+    assert "900,000" not in streamed and "Nobody" not in streamed and "[7]" not in streamed
+    assert streamed.strip() == check_citations(reply, [source]).text

@@ -368,21 +368,29 @@ def test_refusal_has_no_sources_and_sources_say_so() -> None:
     assert "Cited: nothing (the answer was a refusal)." in out
 
 
-def test_streamed_draft_is_followed_by_the_checked_answer() -> None:
-    answerer = ScriptedAnswerer(displaced_answer(), tokens=["The ", "draft ", "[7]"])
+def test_streamed_answer_is_not_repeated_and_its_sources_follow() -> None:
+    answer = displaced_answer()
+    answerer = ScriptedAnswerer(answer, tokens=[answer.text[:20], answer.text[20:] + " "])
     _, out, _ = run_repl(answerer, "How many?")
-    draft, checked = out.split("--- checked answer ---")
     assert answerer.streaming == [True]
-    assert "The draft [7]" in draft
-    assert "300,000 people. [1]" in checked
-    assert "[7]" not in checked
+    assert out.count(answer.text) == 1  # streamed once, not printed again
+    assert "Sources:\n  [1] Border news (news.txt)" in out
+
+
+def test_a_fallback_after_streaming_prints_the_answer_with_its_notice() -> None:
+    answer = displaced_answer()
+    answer.notice = "The LLM failed (timeout); this is the offline extractive answer."
+    answerer = ScriptedAnswerer(answer, tokens=["A first checked sentence [1]. "])
+    _, out, _ = run_repl(answerer, "How many?")
+    assert "! The LLM failed (timeout)" in out
+    assert "300,000 people. [1]" in out
 
 
 def test_no_streaming_when_turned_off() -> None:
     answerer = ScriptedAnswerer(displaced_answer(), tokens=["never ", "shown"])
     _, out, _ = run_repl(answerer, "How many?", stream=False)
     assert answerer.streaming == [False]
-    assert "never" not in out and "--- checked answer ---" not in out
+    assert "never" not in out
     assert "300,000" in out
 
 
