@@ -12,13 +12,15 @@ from retrieval.documents import ScoredChunk
 log = logging.getLogger(__name__)
 
 
-# "</source>", "</SOURCES >", "< /source": anything a reader could take for a closing tag.
+# "</source>", "</SOURCES >", "< /source": anything a reader could take for a closing tag;
+# "<source n=9>", "< SOURCE": anything it could take for the start of another source.
 _CLOSING_TAG = re.compile(r"<(\s*)/(\s*source)", re.IGNORECASE)
+_OPENING_TAG = re.compile(r"<(\s*source)", re.IGNORECASE)
 
 
 def _defuse(text: str) -> str:
-    """The text with every closing source tag broken, so it cannot end the data block early."""
-    return _CLOSING_TAG.sub(r"<\1\\/\2", text)
+    """The text with every source tag broken, so it can neither end its block nor fake another."""
+    return _OPENING_TAG.sub(r"<\\\1", _CLOSING_TAG.sub(r"<\1\\/\2", text))
 
 
 def _attribute(value: str) -> str:
