@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from retrieval.terms import content_terms
 from retrieval.tokens import count_tokens
 
-_FOLLOW_UP = re.compile(
-    r"^(and|also|but|what about|how about|and what|then|so)\b|\b(it|its|they|them|their|he|him|"
-    r"his|she|her|that|those|these|there|this)\b",
-    re.IGNORECASE,
+_CONTINUATION = re.compile(r"^\s*(and|also|but|what about|how about|then|so)\b", re.IGNORECASE)
+_POINTER = re.compile(
+    r"\b(it|its|they|them|their|he|him|his|she|her|that|those|these|there|this)\b", re.IGNORECASE
 )
 
 
@@ -57,8 +56,14 @@ class Conversation:
 
 
 def is_follow_up(question: str) -> bool:
-    """Whether a question leans on what came before ("and how many were released?")."""
-    return bool(_FOLLOW_UP.search(question)) or len(content_terms(question)) <= 2
+    """Whether a question leans on what came before ("and how many were released?").
+
+    It opens like a continuation, or it is short and points back with a pronoun, or it names
+    almost nothing itself. A long question with a stray "this" stands on its own.
+    """
+    if _CONTINUATION.match(question) or len(content_terms(question)) <= 2:
+        return True
+    return bool(_POINTER.search(question)) and len(content_terms(question)) <= 4
 
 
 def expand_follow_up(question: str, previous: str) -> str:

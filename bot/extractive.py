@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,12 +61,18 @@ _MONTHS = [
     "decade",
 ]
 # Words that frame a question rather than name its subject ("on what date", "the name of").
-FRAME_WORDS = frozenset(
-    content_terms(
-        "date dates name named number kind sort type types city place year years title total "
-        "roughly approximately exactly article report documents document exact specific called"
-    )
+_FRAME_TEXT = (
+    "date dates name named number kind sort type types city place year years title total "
+    "roughly approximately exactly article report documents document exact specific called"
 )
+
+
+@lru_cache(maxsize=1)
+def frame_words() -> frozenset[str]:
+    """The stems of the question-frame words (computed on first use, not at import)."""
+    return frozenset(content_terms(_FRAME_TEXT))
+
+
 _CAPITALIZED = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
 
 # Thresholds, set on the seed question set and checked on the SQuAD benchmark (see README).
@@ -217,7 +224,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, sources: Sequence[Chunk]) -> CheckedAnswer:
         """Quote the best sentences with their `[n]`, or refuse when the sources do not cover it."""
-        terms = [t for t in dict.fromkeys(content_terms(question)) if t not in FRAME_WORDS]
+        terms = [t for t in dict.fromkeys(content_terms(question)) if t not in frame_words()]
         if not terms or not sources:
             return CheckedAnswer(REFUSAL, True, [], ["no question terms or no sources"])
         candidates = self.candidates(question, terms, sources)

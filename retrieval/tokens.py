@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import threading
 from functools import lru_cache
@@ -26,20 +28,32 @@ def bundled_path(name: str) -> Path:
     return Path(str(resources.files("retrieval") / "data" / "tiktoken" / f"{name}.tiktoken"))
 
 
+def read_bpe_file(path: Path, expected_sha256: str) -> dict[bytes, int]:
+    """Token ranks from a .tiktoken file, refusing one whose sha256 is not the published one."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected_sha256:
+        raise ValueError(
+            f"{path} has sha256 {digest}, not {expected_sha256}: reinstall citebot "
+            "(the file must not be changed, not even its line endings)."
+        )
+    return {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
+
+
 @lru_cache(maxsize=8)
 def get_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
     """The named encoding, from the bundled file unless the user set TIKTOKEN_CACHE_DIR."""
     if name not in BUNDLED_ENCODINGS or "TIKTOKEN_CACHE_DIR" in os.environ:
         return tiktoken.get_encoding(name)
-    from tiktoken import load
     from tiktoken_ext import openai_public
-
-    real_loader = load.load_tiktoken_bpe
 
     def load_bundled(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
         # The constructor names the download URL; read the same bytes from the package instead,
-        # still checked against the published sha256.
-        return real_loader(str(bundled_path(name)), expected_hash)
+        # checked against the published sha256 (and not copied into tiktoken's temp cache).
+        return read_bpe_file(bundled_path(name), expected_hash or BUNDLED_ENCODINGS[name])
 
     # Borrow tiktoken's own constructor (pattern and special tokens) with the loader redirected.
     with _lock, mock.patch.object(openai_public, "load_tiktoken_bpe", load_bundled):

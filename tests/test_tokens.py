@@ -13,6 +13,7 @@ import tiktoken.load
 import tiktoken.registry
 from pytest_socket import SocketConnectBlockedError
 
+import retrieval.tokens
 from retrieval.tokens import (
     BUNDLED_ENCODINGS,
     bundled_path,
@@ -42,6 +43,13 @@ def fresh_tiktoken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
         return real_read_file(blobpath)
 
     monkeypatch.setattr(tiktoken.load, "read_file", read_file)
+    real_read_bpe = retrieval.tokens.read_bpe_file
+
+    def read_bpe_file(path: Path, expected_sha256: str) -> dict[bytes, int]:
+        reads.append(str(path))
+        return real_read_bpe(path, expected_sha256)
+
+    monkeypatch.setattr(retrieval.tokens, "read_bpe_file", read_bpe_file)
     yield reads
     get_encoding.cache_clear()  # nothing built under these patches outlives the test
 
@@ -110,3 +118,11 @@ def test_the_suite_cannot_reach_the_internet() -> None:
     # pytest-socket is what turns a hidden download into a failing test instead of a hang.
     with pytest.raises(SocketConnectBlockedError):
         socket.create_connection(("1.1.1.1", 443), timeout=2)
+
+
+def test_a_changed_bundled_file_is_refused(tmp_path: Path) -> None:
+    changed = tmp_path / "cl100k_base.tiktoken"
+    changed.write_bytes(bundled_path("cl100k_base").read_bytes().replace(b"\n", b"\r\n", 1))
+
+    with pytest.raises(ValueError, match="sha256"):
+        retrieval.tokens.read_bpe_file(changed, BUNDLED_ENCODINGS["cl100k_base"])
