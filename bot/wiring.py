@@ -81,11 +81,11 @@ def build_answerer(
     searcher = index.searcher()
     # Load the embedding model now, so the first question is not the slow one.
     index.embeddings.embed_query("warm-up")
-    lexical = searcher.lexical
     extractive = ExtractiveAnswerer(
         embed=index.embeddings.embed_documents,
-        document_frequency=lexical.document_frequency,
-        documents=len(lexical.chunks),
+        # Through the searcher, so the statistics follow a re-ingest by another process.
+        document_frequency=lambda term: searcher.lexical.document_frequency(term),
+        documents=len(searcher.lexical.chunks),
     )
     return Answerer(
         index=index,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -48,9 +48,12 @@ class HybridSearcher:
         embeddings: Embeddings,
         candidates: int,
         top_k: int,
+        refresh: Callable[[], LexicalIndex | None] | None = None,
     ) -> None:
         self.store = store
         self.lexical = lexical
+        # Asked before each search: the BM25 side as it is now, if another process re-ingested.
+        self.refresh = refresh
         self.embeddings = embeddings
         self.candidates = candidates
         self.top_k = top_k
@@ -59,6 +62,8 @@ class HybridSearcher:
         """The `k` best chunks for `query` (fewer when the index holds fewer)."""
         k = k or self.top_k
         n = max(self.candidates, k)
+        if self.refresh is not None:
+            self.lexical = self.refresh() or self.lexical
         dense_ids = [
             chunk_id for chunk_id, _ in self.store.query(self.embeddings.embed_query(query), n)
         ]

@@ -44,6 +44,7 @@ class CorpusIndex:
         self.lexical_dir = lexical_dir
         self.location = location
         self._lexical: LexicalIndex | None = None
+        self._lexical_version: str | None = None
 
     @classmethod
     def open(
@@ -93,6 +94,7 @@ class CorpusIndex:
                 f"Corpus folder '{root}' does not exist: pass a folder to `citebot ingest PATH` "
                 "or set CITEBOT_CORPUS_DIR."
             )
+        self._check_corpus_root(root)
         chunks, sources, skipped = chunk_corpus(root, self.settings)
         report = ingest_chunks(
             chunks,
@@ -103,18 +105,45 @@ class CorpusIndex:
             batch_size=self.settings.embedding_batch_size,
             progress=progress,
         )
-        self.store.record(chunking=chunking_signature(self.settings))
+        self.store.record(
+            chunking=chunking_signature(self.settings), corpus_root=str(root.resolve())
+        )
         if report.changed or report.chunks_embedded or self._load_lexical() is None:
             self._save_lexical(LexicalIndex.build(self.store.all_chunks()))
         return report
 
+    def _check_corpus_root(self, root: Path) -> None:
+        """Refuse to turn an index of one folder into an index of another by accident.
+
+        Ingest mirrors a folder: what is not in it is removed. So `citebot ingest other/` and
+        then `citebot chat` (which ingests `corpus/`) would silently swap the documents. A
+        recorded folder that no longer exists (the project moved) is simply replaced.
+        """
+        recorded = self.store.metadata.get("corpus_root")
+        current = str(root.resolve())
+        if (
+            recorded
+            and recorded != current
+            and Path(str(recorded)).is_dir()
+            and self.store.count() > 0
+        ):
+            raise CitebotError(
+                f"The index holds the documents of '{recorded}', not '{current}'. Set "
+                f"CITEBOT_CORPUS_DIR={recorded} to keep using it, use another CITEBOT_DATA_DIR "
+                "for the new folder, or replace the index with `citebot ingest PATH --rebuild`."
+            )
+
     def _save_lexical(self, lexical: LexicalIndex) -> None:
-        lexical.save(self.lexical_dir)
+        self._lexical_version = lexical.save(self.lexical_dir)
         self._lexical = lexical
 
     def _load_lexical(self) -> LexicalIndex | None:
-        if self._lexical is None:
-            self._lexical = LexicalIndex.load(self.lexical_dir)
+        """The BM25 side as last saved, re-read when another process (an ingest) replaced it."""
+        version = LexicalIndex.current_version(self.lexical_dir)
+        if self._lexical is None or version != self._lexical_version:
+            loaded = LexicalIndex.load(self.lexical_dir)
+            if loaded is not None or self._lexical is None:
+                self._lexical, self._lexical_version = loaded, version
         return self._lexical
 
     def lexical(self) -> LexicalIndex:
@@ -137,6 +166,7 @@ class CorpusIndex:
             embeddings=self.embeddings,
             candidates=self.settings.candidates,
             top_k=self.settings.top_k,
+            refresh=self._load_lexical,
         )
 
     def retriever(self, k: int | None = None) -> HybridRetriever:

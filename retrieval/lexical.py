@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -68,28 +71,50 @@ class LexicalIndex:
         best = np.argsort(-scores, kind="stable")[:n]
         return [(self.chunks[i], float(scores[i])) for i in best if scores[i] > 0]
 
-    def save(self, folder: Path) -> None:
-        """Write the index and its chunk records to `folder`."""
-        folder.mkdir(parents=True, exist_ok=True)
+    def save(self, folder: Path) -> str:
+        """Write the index and its chunk records under `folder`; returns the version written.
+
+        Each save goes to a new version folder and only then becomes current, through one
+        atomic rename of the `CURRENT` pointer: a reader never sees half of two saves.
+        """
+        version = f"v{time.time_ns()}-{os.getpid()}"
+        target = folder / version
+        target.mkdir(parents=True)
         records = [
             {**chunk.metadata(), "chunk_id": chunk.chunk_id, "text": chunk.text}
             for chunk in self.chunks
         ]
         if self._retriever is not None:
-            self._retriever.save(str(folder / "bm25"))  # type: ignore[attr-defined]
-        # Written last: its presence means the folder is complete.
-        tmp = folder / "chunks.json.tmp"
-        tmp.write_text(json.dumps(records), encoding="utf-8")
-        tmp.replace(folder / "chunks.json")
+            self._retriever.save(str(target / "bm25"))  # type: ignore[attr-defined]
+        (target / "chunks.json").write_text(json.dumps(records), encoding="utf-8")
+        pointer = folder / f"CURRENT.{version}.tmp"
+        pointer.write_text(version, encoding="utf-8")
+        pointer.replace(folder / "CURRENT")
+        for old in folder.glob("v*"):
+            if old.name != version:
+                shutil.rmtree(old, ignore_errors=True)
+        return version
+
+    @staticmethod
+    def current_version(folder: Path) -> str | None:
+        """The version `folder` currently holds, or None if nothing was saved there."""
+        try:
+            return (folder / "CURRENT").read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex | None:
-        """Read the index saved in `folder`, or None if there is none."""
-        path = folder / "chunks.json"
-        if not path.is_file():
+        """Read the current index saved under `folder`, or None if there is none."""
+        version = cls.current_version(folder)
+        if version is None:
             return None
-        records = json.loads(path.read_text(encoding="utf-8"))
+        target = folder / version
+        try:
+            records = json.loads((target / "chunks.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # replaced while we read it: the caller rebuilds from the store
         chunks = [Chunk.from_metadata(r["chunk_id"], r["text"], r) for r in records]
         if not chunks:
             return cls([], None)
-        return cls(chunks, _bm25s().BM25.load(str(folder / "bm25")))
+        return cls(chunks, _bm25s().BM25.load(str(target / "bm25")))

@@ -12,6 +12,7 @@ from retrieval.config import PathSettings, RetrievalSettings
 from retrieval.errors import CitebotError, EmptyIndexError, IndexMismatchError
 from retrieval.index import CorpusIndex
 from retrieval.ingest import Progress, chunk_corpus
+from retrieval.lexical import LexicalIndex
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SEED_FILES = ["000_a03238ee93841bab.txt", "004_7bcb2394e0e0540d.txt"]
@@ -241,7 +242,22 @@ def test_missing_lexical_files_are_rebuilt_from_the_store(corpus: Path) -> None:
     hits = reopened.searcher().search("How many people did the dispute displace?", 3)
 
     assert any("300,000" in hit.chunk.text for hit in hits)
-    assert (reopened.lexical_dir / "chunks.json").is_file()
+    saved = LexicalIndex.load(reopened.lexical_dir)
+    assert saved is not None and len(saved.chunks) == reopened.store.count()
+
+
+def test_a_searcher_follows_an_ingest_by_another_process(corpus: Path) -> None:
+    embeddings = WordOverlapEmbeddings()
+    open_index(embeddings).ingest(corpus)
+    searcher = open_index(embeddings).searcher()  # e.g. a running Telegram bot
+    (corpus / "ferry.txt").write_text(
+        "The Gull Island ferry leaves every 40 minutes from the harbour.\n", encoding="utf-8"
+    )
+
+    open_index(embeddings).ingest(corpus)  # e.g. `citebot ingest` in another terminal
+
+    hits = searcher.search("How often does the Gull Island ferry leave?", 2)
+    assert hits[0].chunk.source == "ferry.txt"
 
 
 def test_an_empty_index_cannot_be_searched() -> None:
@@ -252,3 +268,32 @@ def test_an_empty_index_cannot_be_searched() -> None:
 def test_a_missing_corpus_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CitebotError, match="CITEBOT_CORPUS_DIR"):
         open_index(WordOverlapEmbeddings()).ingest(tmp_path / "nowhere")
+
+
+def test_another_corpus_folder_is_refused_until_rebuild(corpus: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "note.txt").write_text(
+        "A different folder entirely, about ferries.\n", encoding="utf-8"
+    )
+    embeddings = WordOverlapEmbeddings()
+    open_index(embeddings).ingest(corpus)
+
+    with pytest.raises(CitebotError, match="--rebuild") as refused:
+        open_index(embeddings).ingest(other)
+
+    assert str(corpus.resolve()) in str(refused.value)
+    assert set(ids_by_source(open_index(embeddings))) == set(expected_ids(corpus))  # untouched
+    rebuilt = open_index(embeddings, rebuild=True)
+    rebuilt.ingest(other)
+    assert set(ids_by_source(rebuilt)) == {"note.txt"}
+
+
+def test_a_moved_corpus_folder_is_simply_replaced(corpus: Path, tmp_path: Path) -> None:
+    embeddings = WordOverlapEmbeddings()
+    open_index(embeddings).ingest(corpus)
+    moved = corpus.rename(tmp_path / "moved-corpus")
+
+    report = open_index(embeddings).ingest(moved)
+
+    assert report.chunks_embedded == 0 and not report.removed  # same files, same chunks
