@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from retrieval.documents import ScoredChunk
+from retrieval.documents import Chunk, ScoredChunk
+
+
+def short_quote(text: str, limit: int = 160) -> str:
+    """A quote on one line, cut at a word and marked with an ellipsis when longer than `limit`."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    return flat[: cut if cut > limit // 2 else limit].rstrip(" ,;:") + "…"
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,20 @@ class Citation:
     quote: str  # verbatim document text: document.text[start:end]
     start: int
     end: int
+
+    @classmethod
+    def of_span(cls, n: int, chunk: Chunk, start: int, end: int) -> Citation:
+        """Cite document offsets [start, end) that lie inside `chunk`, quoting them verbatim."""
+        return cls(
+            n=n,
+            source=chunk.source,
+            title=chunk.title,
+            page=chunk.page,
+            chunk_id=chunk.chunk_id,
+            quote=chunk.text[start - chunk.start : end - chunk.start],
+            start=start,
+            end=end,
+        )
 
 
 @dataclass

@@ -41,7 +41,11 @@ def format_source(n: int, hit: ScoredChunk) -> str:
 def pack_sources(
     hits: list[ScoredChunk], budget_tokens: int, encoding: tiktoken.Encoding
 ) -> tuple[list[ScoredChunk], str, int]:
-    """The best hits that fit the budget (in rank order), their prompt text, and its tokens."""
+    """The best-ranked hits that fit the budget, their prompt text, and its tokens.
+
+    A prefix of the ranking: packing stops at the first hit that does not fit, so source `[n]`
+    is always the n-th retrieved chunk (what `/sources`, `ask --json` and the eval show).
+    """
     kept: list[ScoredChunk] = []
     blocks: list[str] = []
     used = 0
@@ -49,17 +53,18 @@ def pack_sources(
         block = format_source(len(kept) + 1, hit)
         cost = len(encoding.encode(block, disallowed_special=())) + 1
         if used + cost > budget_tokens:
+            dropped = hits[len(kept) :]
             log.info(
-                "token budget: dropped %s (%d tokens; %d of %d used)",
-                hit.chunk.chunk_id,
+                "token budget: dropped %s (%d tokens needed, %d of %d used); kept %d of %d",
+                ", ".join(h.chunk.chunk_id for h in dropped),
                 cost,
                 used,
                 budget_tokens,
+                len(kept),
+                len(hits),
             )
-            continue
+            break
         kept.append(hit)
         blocks.append(block)
         used += cost
-    if len(kept) < len(hits):
-        log.info("token budget: kept %d of %d sources", len(kept), len(hits))
     return kept, "\n".join(blocks), used

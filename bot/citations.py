@@ -103,18 +103,7 @@ def check_citations(text: str, sources: list[Chunk]) -> CheckedAnswer:
     for n, claims in cited.items():
         chunk = sources[n - 1]
         start, end = best_quote(" ".join(claims), chunk)
-        citations.append(
-            Citation(
-                n=n,
-                source=chunk.source,
-                title=chunk.title,
-                page=chunk.page,
-                chunk_id=chunk.chunk_id,
-                quote=chunk.text[start - chunk.start : end - chunk.start],
-                start=start,
-                end=end,
-            )
-        )
+        citations.append(Citation.of_span(n, chunk, start, end))
     return CheckedAnswer(" ".join(kept), False, citations, dropped)
 
 

@@ -337,4 +337,10 @@ def telegram(
         click.echo(f"Error: {error}", err=True)
         ctx.exit(2)
     answerer = build_answerer(settings, progress=sys.stderr.isatty())
-    run_bot(settings, answerer, webhook_url=webhook_url, listen=listen, port=port, public=public)
+    try:
+        run_bot(
+            settings, answerer, webhook_url=webhook_url, listen=listen, port=port, public=public
+        )
+    except TelegramConfigError as error:  # a bad webhook URL, a token Telegram rejects
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(2)

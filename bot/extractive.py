@@ -262,25 +262,16 @@ class ExtractiveAnswerer:
     def compose(self, chosen: list[Candidate]) -> CheckedAnswer:
         """The answer text (verbatim sentences, each with its `[n]`) and its citations."""
         parts: list[str] = []
-        citations: dict[int, Citation] = {}
+        spans: dict[int, tuple[Chunk, int, int]] = {}
         for c in chosen:
             body = c.text.rstrip()
             end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
             parts.append(f"{body}{end_mark} [{c.source_number}]")
-            citations.setdefault(
-                c.source_number,
-                Citation(
-                    n=c.source_number,
-                    source=c.chunk.source,
-                    title=c.chunk.title,
-                    page=c.chunk.page,
-                    chunk_id=c.chunk.chunk_id,
-                    quote=c.text,
-                    start=c.start,
-                    end=c.end,
-                ),
-            )
-        return CheckedAnswer(" ".join(parts), False, sorted(citations.values(), key=lambda c: c.n))
+            # Two sentences from one source: its citation quotes the span holding both.
+            chunk, start, end = spans.get(c.source_number, (c.chunk, c.start, c.end))
+            spans[c.source_number] = (chunk, min(start, c.start), max(end, c.end))
+        citations = [Citation.of_span(n, *spans[n]) for n in sorted(spans)]
+        return CheckedAnswer(" ".join(parts), False, citations)
 
     def candidates(
         self, question: str, terms: list[str], sources: Sequence[Chunk]

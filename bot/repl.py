@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.answer import Answer
+from bot.answer import Answer, short_quote
 from bot.conversation import Conversation
 from bot.errors import CitebotError
 from bot.service import Answerer
@@ -22,12 +22,6 @@ Ask a question about the documents, or:
   /reset     forget the conversation (follow-ups start fresh)
   /help      this help
   /quit      leave (Ctrl-D works too; Ctrl-C cancels a running answer)"""
-
-
-def short_quote(text: str, limit: int = 160) -> str:
-    """A quote folded to one line and cut at a word boundary."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def format_answer(answer: Answer, *, with_text: bool = True) -> str:

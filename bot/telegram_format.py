@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.answer import Answer, Citation
+from bot.answer import Answer, Citation, short_quote
 
 # Telegram's limit for one message's text. Lengths are counted in UTF-16 code units of the HTML we
 # send, which is never less than what Telegram counts after parsing the tags.
@@ -172,15 +172,6 @@ def pack(blocks: Iterable[Block], limit: int = MESSAGE_LIMIT) -> list[str]:
     if current:
         messages.append(current)
     return messages
-
-
-def short_quote(text: str, limit: int = SHORT_QUOTE_CHARS) -> str:
-    """The quote on one line, cut at a word and marked with an ellipsis when longer than `limit`."""
-    flat = _WHITESPACE.sub(" ", text).strip()
-    if len(flat) <= limit:
-        return flat
-    cut = flat.rfind(" ", 0, limit)
-    return flat[: cut if cut > limit // 2 else limit].rstrip(" ,;:") + "…"
 
 
 def cited_sources(answer: Answer) -> list[Citation]:
