@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +58,19 @@ def isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return tmp_path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio (python-telegram-bot's loop)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Any]:
+    """One Telegram Bot API emulator per test module, stopped at the end."""
+    from telegram_emulator import Emulator
+
+    running = Emulator().start()
+    yield running
+    running.stop()

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,6 @@ DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
 needs_emulator = pytest.mark.skipif(
     not emulator_installed(), reason="run `npm ci --prefix tests` first"
 )
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator().start()
-    yield emulator
-    emulator.stop()
 
 
 # --- start-up checks: refused before anything is built ----------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -38,18 +37,6 @@ ALICE, BOB, MALLORY = 1001, 1002, 6666
 CORPUS_QUESTION = "How many detained Cambodian soldiers will Thailand release under the peace deal?"
 FOLLOW_UP = "And how many were released?"
 GROUP = -200
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator().start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture(scope="module")
