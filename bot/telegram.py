@@ -426,11 +426,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or not await _admit(update, context):
         return
     parts = (message.text or "").split(maxsplit=1)
-    text = parts[1].strip() if len(parts) > 1 else ""
-    if not text:
-        await _reply(update, escape(ASK_USAGE))
-        return
-    await _answer_question(update, context, text)
+    await _answer_or_show_usage(update, context, parts[1].strip() if len(parts) > 1 else "")
 
 
 async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -441,6 +437,12 @@ async def answer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not await _admit(update, context):
         return
     text = _mention(context.bot.username).sub("", message.text or "").strip()
+    await _answer_or_show_usage(update, context, text)
+
+
+async def _answer_or_show_usage(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str
+) -> None:
     if not text:
         await _reply(update, escape(ASK_USAGE))
         return
