@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -11,59 +10,27 @@ from functools import lru_cache
 import numpy as np
 
 from bot.answer import Citation
+from bot.answer_fit import (
+    adds_answer,
+    expected_answer_type,
+    matches,
+    names,
+    office_conflict,
+    office_missing,
+    speaker_conflict,
+)
 from bot.citations import CheckedAnswer
+from bot.places import names_of, place_mentions, places, tokens
 from bot.prompts import REFUSAL
 from retrieval.chunking import sentence_spans
 from retrieval.documents import Chunk
 from retrieval.terms import content_terms, words
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "sept",
-    "oct",
-    "nov",
-    "dec",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "year",
-    "years",
-    "month",
-    "week",
-    "day",
-    "today",
-    "yesterday",
-    "century",
-    "decade",
-]
 # Words that frame a question rather than name its subject ("on what date", "the name of").
 _FRAME_TEXT = (
     "date dates name named number kind sort type types city place year years title total "
-    "roughly approximately exactly article report documents document exact specific called"
+    "roughly approximately exactly article report documents document exact specific called "
+    "quoted mentioned"
 )
 
 
@@ -73,12 +40,11 @@ def frame_words() -> frozenset[str]:
     return frozenset(content_terms(_FRAME_TEXT))
 
 
-_CAPITALIZED = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
-
 # Thresholds, set on the seed question set and checked on the SQuAD benchmark (see README).
 MIN_COVERAGE = 0.8  # IDF-weighted share of question terms the best sentence must contain …
 MIN_SIMILARITY = 0.55  # … or the cosine similarity it must reach
 SECOND_SENTENCE_SHARE = 0.8  # a runner-up this close to the best sentence is quoted too
+CONTEXT_SHARE = 0.5  # a question term found around a sentence counts this much of one in it
 UNKNOWN_TERM_SIMILARITY = 0.6  # needed when the question names something the corpus never does
 
 
@@ -101,94 +67,21 @@ class Candidate:
         return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
 
 
-def expected_answer_type(question: str) -> str | None:
-    """'number', 'time', 'name' or None, from the question's wording."""
-    lowered = question.lower()
-    if re.search(
-        r"\bhow (many|much|long|far|old|often)\b|\bwhat (percentage|share|number|proportion)\b"
-        r"|\b(value|cost|price|amount|worth|size|budget|rate)\b of\b",
-        lowered,
-    ):
-        return "number"
-    if re.search(r"\bwhen\b|\b(what|which) (day|date|dates|year|month)\b", lowered):
-        return "time"
-    if re.search(r"^\s*(who|whom|whose)\b|\bwho (is|was|are|were)\b|\bname of\b", lowered):
-        return "name"
-    return None
+@lru_cache(maxsize=4096)
+def context_terms(chunk: Chunk) -> set[str]:
+    """The terms of a sentence's surroundings: its chunk and its document's title."""
+    return set(content_terms(f"{chunk.title}\n{chunk.text}"))
 
 
-_NUMBER_WORDS = re.compile(
-    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?"
-    r"|thousands?|millions?|billions?)\b",
-    re.IGNORECASE,
-)
-
-
-def typed_values(text: str, answer_type: str | None) -> set[str]:
-    """The values of the expected type a text mentions (numbers, dates or names), lower-cased."""
-    match answer_type:
-        case "number":
-            return {m.lower() for m in _NUMBER.findall(text)} | {
-                m.lower() for m in _NUMBER_WORDS.findall(text)
-            }
-        case "time":
-            return {m.lower() for m in _NUMBER.findall(text)} | {
-                w for w in words(text) if w in _MONTHS
-            }
-        case "name":
-            return {m.group(1).lower() for m in _CAPITALIZED.finditer(text)}
-    return set()
-
-
-_COUNTED = re.compile(
-    r"\bhow many\s+(?:of\s+the\s+)?(.+?)\s+(?:did|does|do|will|were|was|are|is|have|has|had|can"
-    r"|could|would|should|must|may|might)\b",
-    re.IGNORECASE,
-)
-_COUNT_WINDOW = 8  # words between a number and the thing it counts ("three out of 12 planned …")
-
-
-def counted_thing(question: str) -> str | None:
-    """The stemmed head noun a "how many X …" question counts ("soldier"), if any."""
-    match = _COUNTED.search(question)
-    terms = content_terms(match.group(1)) if match else []
-    return terms[-1] if terms else None
-
-
-def counts(sentence: str, thing: str) -> bool:
-    """Whether the sentence puts a number shortly before the counted thing."""
-    tokens = words(sentence)
-    stems = content_terms_aligned(tokens)
-    for i, stem_i in enumerate(stems):
-        if stem_i is not None and matches(thing, {stem_i}):
-            window = tokens[max(0, i - _COUNT_WINDOW) : i]
-            if any(_NUMBER.fullmatch(t) or _NUMBER_WORDS.fullmatch(t) for t in window):
-                return True
-    return False
-
-
-def content_terms_aligned(tokens: list[str]) -> list[str | None]:
-    """Each token's content stem, or None for stopwords, aligned with the tokens."""
-    return [next(iter(content_terms(t)), None) for t in tokens]
-
-
-def adds_answer(question: str, sentence: str, answer_type: str | None) -> bool:
-    """Whether the sentence holds a value of the expected type that the question does not."""
-    if answer_type is None:
-        return True
-    if not typed_values(sentence, answer_type) - typed_values(question, answer_type):
-        return False
-    thing = counted_thing(question) if answer_type == "number" else None
-    return thing is None or counts(sentence, thing)
-
-
-def matches(term: str, terms: set[str]) -> bool:
-    """The term is among `terms`, allowing stems that extend each other ("deliv"/"deliveri")."""
-    if term in terms:
-        return True
-    if len(term) < 5:
-        return False
-    return any(len(t) >= 5 and (t.startswith(term) or term.startswith(t)) for t in terms)
+def country_terms(question: str) -> dict[str, str]:
+    """The question's terms that name a country, to that country ("penh" -> "cambodia"), so
+    a sentence naming it any other way ("Cambodian", "Phnom Penh") covers them."""
+    cased = tokens(question)
+    return {
+        term: country
+        for start, end, country in place_mentions(cased)
+        for term in content_terms(" ".join(cased[start:end]))
+    }
 
 
 class ExtractiveAnswerer:
@@ -200,7 +93,7 @@ class ExtractiveAnswerer:
         embed: Callable[[list[str]], list[list[float]]] | None,
         document_frequency: Callable[[str], int],
         documents: int,
-        max_sentences: int = 2,
+        max_sentences: int = 3,
     ) -> None:
         self.embed = embed
         self.document_frequency = document_frequency
@@ -214,13 +107,16 @@ class ExtractiveAnswerer:
         return math.log(1 + (self.documents - df + 0.5) / (df + 0.5))
 
     def unknown_names(self, question: str) -> list[str]:
-        """Capitalised names in the question (not its first word) that no chunk contains."""
-        names = []
-        for match in _CAPITALIZED.finditer(question):
-            terms = content_terms(match.group(1))
-            if terms and all(self.document_frequency(t) == 0 for t in terms):
-                names.append(match.group(1))
-        return names
+        """Names in the question that no chunk contains, by themselves or (for a country) by
+        another of its names: "Phnom Penh" is known where the documents say "Cambodia"."""
+        return [name for name in names(question) if not self.known(name)]
+
+    def known(self, name: str) -> bool:
+        """Whether some chunk holds the name, or another name of the same country."""
+        spellings = [name] + [alias for c in places(name) for alias in names_of(c)]
+        return not content_terms(name) or any(
+            self.document_frequency(t) > 0 for s in spellings for t in content_terms(s)
+        )
 
     def answer(self, question: str, sources: Sequence[Chunk]) -> CheckedAnswer:
         """Quote the best sentences with their `[n]`, or refuse when the sources do not cover it."""
@@ -244,18 +140,18 @@ class ExtractiveAnswerer:
                 ],
             )
         chosen = [best]
-        for other in candidates[1:6]:
+        covered = set(best.covered)
+        for other in candidates[1:8]:
             if len(chosen) >= self.max_sentences:
                 break
-            if other.text == best.text:
-                continue  # the same caption repeated in a document
-            # A second sentence when it is nearly as good, or when it adds question terms the
-            # first left out (often the other half of a question spanning two documents).
-            adds = other.covered - frozenset().union(*(c.covered for c in chosen))
+            # Another sentence when it is nearly as good, or when it adds question terms the
+            # chosen ones left out (often the other half of a question spanning two documents).
+            adds = other.covered - covered
             if other.score >= SECOND_SENTENCE_SHARE * best.score or (
                 adds and other.score >= 0.5 * best.score
             ):
                 chosen.append(other)
+                covered |= other.covered
         chosen.sort(key=lambda c: (c.chunk.source, c.start))
         return self.compose(chosen)
 
@@ -281,25 +177,51 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         answer_type = expected_answer_type(question)
         spans: list[tuple[int, Chunk, int, int]] = []
+        seen: set[tuple[str, str]] = set()
         for number, chunk in enumerate(sources, start=1):
             for start, end in sentence_spans(chunk.text):
                 sentence = chunk.text[start:end]
-                if len(words(sentence)) < 4 or not adds_answer(question, sentence, answer_type):
+                # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
+                # candidate once.
+                where = (chunk.source, sentence)
+                if where in seen or not self.fits(question, sentence, answer_type):
                     continue
+                seen.add(where)
                 spans.append((number, chunk, chunk.start + start, chunk.start + end))
         if not spans:
             return []
         similarities = self._similarities(question, spans)
+        countries = country_terms(question)
         out = []
         for (number, chunk, start, end), similarity in zip(spans, similarities, strict=True):
-            sentence_terms = set(content_terms(chunk.text[start - chunk.start : end - chunk.start]))
-            covered = frozenset(t for t in terms if matches(t, sentence_terms))
-            coverage = sum(weights[t] for t in covered) / total
+            sentence = chunk.text[start - chunk.start : end - chunk.start]
+            sentence_terms = set(content_terms(sentence))
+            named = places(sentence) if countries else set()
+            covered = frozenset(
+                t for t in terms if matches(t, sentence_terms) or countries.get(t) in named
+            )
+            context = context_terms(chunk)
+            around = [t for t in terms if t not in covered and matches(t, context)]
+            coverage = (
+                sum(weights[t] for t in covered) + CONTEXT_SHARE * sum(weights[t] for t in around)
+            ) / total
             rank_prior = 0.05 / number
             score = 0.55 * coverage + 0.45 * max(similarity, 0.0) + rank_prior
             out.append(Candidate(number, chunk, start, end, coverage, similarity, score, covered))
         out.sort(key=lambda c: -c.score)
         return out
+
+    @staticmethod
+    def fits(question: str, sentence: str, answer_type: str | None) -> bool:
+        """Whether the sentence could answer the question: a value of the asked type, the
+        asked-about speaker or office, and more than a fragment."""
+        return (
+            len(words(sentence)) >= 4
+            and adds_answer(question, sentence, answer_type)
+            and not speaker_conflict(question, sentence)
+            and not office_conflict(question, sentence)
+            and not (answer_type == "name" and office_missing(question, sentence))
+        )
 
     def _similarities(self, question: str, spans: list[tuple[int, Chunk, int, int]]) -> list[float]:
         if self.embed is None:

@@ -29,6 +29,11 @@ class Span:
     tokens: int
 
 
+def abbreviation_before(text: str) -> bool:
+    """Whether the text ends with an abbreviation's period ("… Adm."), not a sentence's."""
+    return bool(_ABBREVIATION.search(text))
+
+
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentence and line spans of text[start:end], white space trimmed, as absolute offsets."""
     end = len(text) if end is None else end

@@ -1,0 +1,149 @@
+"""The extractive answerer's sentence checks: names, speakers, offices, countries, and their use."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answer_fit import (
+    adds_answer,
+    expected_answer_type,
+    names,
+    office_conflict,
+    office_missing,
+    speaker_conflict,
+)
+from bot.extractive import ExtractiveAnswerer, country_terms
+from bot.places import place_mentions, places, tokens
+from bot.prompts import REFUSAL
+from retrieval.documents import Chunk
+from retrieval.terms import content_terms
+
+QUOTED_HEGSETH = (
+    "After meeting with his Chinese counterpart Adm. Dong Jun late November 1 on the sidelines "
+    "of the summit, Hegseth said Sino-US ties have never been better."
+)
+THAI_PM = "Trump holds up a document with Thai Prime Minister Anutin Charnvirakul in Kuala Lumpur."
+
+
+def test_a_name_after_an_abbreviation_is_a_name_but_a_sentence_opener_is_not() -> None:
+    assert names("Vietnamese Defense Minister Gen. Van Giang said so.") == ["Van Giang"]
+    assert names("Thailand agreed. Cambodia will withdraw.") == []
+
+
+def test_a_who_question_needs_a_name_the_question_does_not_already_hold() -> None:
+    question = "Who is the Vietnamese Defense Minister quoted in the article?"
+    assert expected_answer_type(question) == "name"
+    assert adds_answer(question, "Vietnamese Defense Minister Gen. Van Giang said so.", "name")
+    assert not adds_answer(question, "the defense minister said the equipment helped.", "name")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "conflict"),
+    [
+        ("What did Dong Jun say after his meeting with Hegseth?", QUOTED_HEGSETH, True),
+        ("What did Hegseth say after meeting Dong Jun?", QUOTED_HEGSETH, False),
+        # The sentence does not name the speaker at all: nothing to contradict.
+        ("What did Xi Jinping say about the summit?", QUOTED_HEGSETH, False),
+        # No speech verb: the sentence quotes nobody.
+        ("What did Dong Jun say?", "Hegseth met Dong Jun on November 1.", False),
+        ("According to Dong Jun, how are ties?", QUOTED_HEGSETH, True),
+        ("How are ties with China?", QUOTED_HEGSETH, False),
+    ],
+)
+def test_speaker_conflict(question: str, sentence: str, conflict: bool) -> None:
+    assert speaker_conflict(question, sentence) is conflict
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "conflict"),
+    [
+        ("Who is the prime minister of Cambodia?", THAI_PM, True),
+        ("Who is Cambodia's prime minister?", THAI_PM, True),
+        ("Who is the Thai prime minister?", THAI_PM, False),
+        ("Who is the prime minister of Thailand?", THAI_PM, False),
+        (
+            "Who is Malaysia's Minister of Defense?",
+            "the Minister of Defense of Malaysia, Khaled",
+            False,
+        ),
+        ("Who is Japan's defense minister?", "the Minister of Defense of Malaysia, Khaled", True),
+        # The office is not tied to any country in the sentence: no conflict can be seen.
+        (
+            "Who is the prime minister of Cambodia?",
+            "The prime minister spoke in Phnom Penh.",
+            False,
+        ),
+        # Another office is not this office.
+        ("Who is the prime minister of Cambodia?", "US Defense Secretary Pete Hegseth", False),
+    ],
+)
+def test_office_conflict(question: str, sentence: str, conflict: bool) -> None:
+    assert office_conflict(question, sentence) is conflict
+
+
+def test_a_who_is_the_office_question_needs_the_office_named() -> None:
+    question = "Who is South Korea's defense minister?"
+    assert office_missing(
+        question, "In Seoul, Hegseth said the alliance is focused on North Korea."
+    )
+    assert not office_missing(question, "South Korean Defense Minister Ahn Gyu-back met Hegseth.")
+    assert not office_missing("Who met Hegseth in Seoul?", "Hegseth was in Seoul.")
+
+
+def test_countries_by_name_adjective_and_capital() -> None:
+    assert places("Phnom Penh") == places("the Cambodian army") == {"cambodia"}
+    assert places("Sino-US ties") == {"china", "united states"}
+    assert places("The U.S. Secretary") == {"united states"}
+    # The pronoun is not the country; the longest name wins.
+    assert places("help us") == set()
+    assert [c for _, _, c in place_mentions(tokens("South Korea and North Korea"))] == [
+        "south korea",
+        "north korea",
+    ]
+    assert country_terms("What must Phnom Penh pull back?") == {
+        "phnom": "cambodia",
+        "penh": "cambodia",
+    }
+
+
+def chunk(text: str, n: int = 0, start: int = 0, title: str = "Border news") -> Chunk:
+    return Chunk(f"c{n}", "news.txt", title, n, start, start + len(text), text)
+
+
+def answerer(texts: list[str]) -> ExtractiveAnswerer:
+    """An answerer whose statistics come from the given texts, without embeddings."""
+    frequency: dict[str, int] = {}
+    for text in texts:
+        for term in set(content_terms(text)):
+            frequency[term] = frequency.get(term, 0) + 1
+    return ExtractiveAnswerer(
+        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=len(texts)
+    )
+
+
+def test_a_capital_stands_for_its_country_in_question_coverage() -> None:
+    text = "Cambodia will withdraw heavy weapons from the border."
+    question = "What will Phnom Penh withdraw from the border?"
+    bot = answerer([text, "Thailand will release soldiers.", "Talks in Kuala Lumpur."])
+    terms = content_terms(question)
+    [best] = bot.candidates(question, terms, [chunk(text)])
+    assert {"phnom", "penh"} <= best.covered
+    answer = bot.answer(question, [chunk(text)])
+    assert not answer.abstained and "heavy weapons" in answer.text
+
+
+def test_a_sentence_held_by_two_overlapping_chunks_is_one_candidate() -> None:
+    text = "Cambodia will withdraw heavy weapons. Thailand will release 18 soldiers."
+    first, second = chunk(text, 0), chunk(text[38:], 1, start=38)
+    bot = answerer([text, "Talks in Kuala Lumpur."])
+    question = "How many soldiers will Thailand release?"
+    found = bot.candidates(question, content_terms(question), [first, second])
+    assert [c.text for c in found] == ["Thailand will release 18 soldiers."]
+    assert found[0].source_number == 1  # cited as the higher-ranked source
+
+
+def test_the_prime_minister_of_another_country_is_refused() -> None:
+    bot = answerer([THAI_PM, "Cambodia will withdraw heavy weapons."])
+    assert bot.answer("Who is the prime minister of Cambodia?", [chunk(THAI_PM)]).text == REFUSAL
+    answer = bot.answer("Who is the Thai prime minister?", [chunk(THAI_PM)])
+    assert "Anutin Charnvirakul" in answer.text
