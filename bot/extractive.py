@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,6 +68,26 @@ class Candidate:
         return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
 
 
+# ", and how much …", " and who …": where a question asks a second thing.
+_SECOND_QUESTION = re.compile(
+    r",?\s+and\s+(?=(?:how|what|when|where|who|whom|which|why)\b)", re.IGNORECASE
+)
+
+
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|his|her|this|these|those)\b", re.I)
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's content terms, once each, without the words that only frame it."""
+    return [t for t in dict.fromkeys(content_terms(question)) if t not in frame_words()]
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a compound question asks, each on its own (most questions have one)."""
+    parts = [p.strip(" ,") for p in _SECOND_QUESTION.split(question)]
+    return [p for p in parts if content_terms(p) or p == question] or [question]
+
+
 @lru_cache(maxsize=4096)
 def context_terms(chunk: Chunk) -> set[str]:
     """The terms of a sentence's surroundings: its chunk and its document's title."""
@@ -119,30 +140,55 @@ class ExtractiveAnswerer:
         )
 
     def answer(self, question: str, sources: Sequence[Chunk]) -> CheckedAnswer:
-        """Quote the best sentences with their `[n]`, or refuse when the sources do not cover it."""
-        terms = [t for t in dict.fromkeys(content_terms(question)) if t not in frame_words()]
-        if not terms or not sources:
-            return CheckedAnswer(REFUSAL, True, [], ["no question terms or no sources"])
-        candidates = self.candidates(question, terms, sources)
+        """Quote the best sentences with their `[n]`, or refuse when the sources do not cover it.
+
+        A question in two parts ("How do they describe the sea, and how much of it does China
+        claim?") is answered part by part; it is refused only when no part is answered.
+        """
+        if not sources:
+            return CheckedAnswer(REFUSAL, True, [], ["no sources"])
+        parts = question_parts(question)
+        budget = self.max_sentences if len(parts) == 1 else 2
+        chosen: list[Candidate] = []
+        reasons: list[str] = []
+        for part in parts:
+            picked, reason = self.answer_part(part, question, sources, budget)
+            chosen += [c for c in picked if c not in chosen]
+            reasons += [reason] if reason else []
+        if not chosen:
+            return CheckedAnswer(REFUSAL, True, [], reasons)
+        chosen.sort(key=lambda c: (c.chunk.source, c.start))
+        return self.compose(chosen)
+
+    def answer_part(
+        self, part: str, question: str, sources: Sequence[Chunk], budget: int
+    ) -> tuple[list[Candidate], str | None]:
+        """The sentences answering one part of the question, or none and the reason why.
+
+        A part with a pronoun ("how much of it …", "who will they be …") borrows the whole
+        question's terms, which the pronoun points back to.
+        """
+        terms = question_terms(part)
+        if part != question and _PRONOUN.search(part):
+            terms = list(dict.fromkeys([*terms, *question_terms(question)]))
+        if not terms:
+            return [], "no question terms"
+        candidates = self.candidates(part, terms, sources)
         if not candidates:
-            return CheckedAnswer(REFUSAL, True, [], ["no sentence fits the question"])
+            return [], "no sentence fits the question"
         best = candidates[0]
-        unknown = self.unknown_names(question)
+        unknown = self.unknown_names(part)
         if unknown and best.similarity < UNKNOWN_TERM_SIMILARITY:
-            return CheckedAnswer(REFUSAL, True, [], [f"the documents never mention {unknown}"])
+            return [], f"the documents never mention {unknown}"
         if best.coverage < MIN_COVERAGE and best.similarity < MIN_SIMILARITY:
-            return CheckedAnswer(
-                REFUSAL,
-                True,
-                [],
-                [
-                    f"best sentence covers {best.coverage:.2f} of the question, similarity {best.similarity:.2f}"
-                ],
+            return [], (
+                f"best sentence covers {best.coverage:.2f} of the question, "
+                f"similarity {best.similarity:.2f}"
             )
         chosen = [best]
         covered = set(best.covered)
         for other in candidates[1:8]:
-            if len(chosen) >= self.max_sentences:
+            if len(chosen) >= budget:
                 break
             # Another sentence when it is nearly as good, or when it adds question terms the
             # chosen ones left out (often the other half of a question spanning two documents).
@@ -152,8 +198,7 @@ class ExtractiveAnswerer:
             ):
                 chosen.append(other)
                 covered |= other.covered
-        chosen.sort(key=lambda c: (c.chunk.source, c.start))
-        return self.compose(chosen)
+        return chosen, None
 
     def compose(self, chosen: list[Candidate]) -> CheckedAnswer:
         """The answer text (verbatim sentences, each with its `[n]`) and its citations."""

@@ -12,7 +12,7 @@ from bot.answer_fit import (
     office_missing,
     speaker_conflict,
 )
-from bot.extractive import ExtractiveAnswerer, country_terms
+from bot.extractive import ExtractiveAnswerer, country_terms, question_parts
 from bot.places import place_mentions, places, tokens
 from bot.prompts import REFUSAL
 from retrieval.documents import Chunk
@@ -147,3 +147,30 @@ def test_the_prime_minister_of_another_country_is_refused() -> None:
     assert bot.answer("Who is the prime minister of Cambodia?", [chunk(THAI_PM)]).text == REFUSAL
     answer = bot.answer("Who is the Thai prime minister?", [chunk(THAI_PM)])
     assert "Anutin Charnvirakul" in answer.text
+
+
+def test_a_compound_question_is_split_where_it_asks_a_second_thing() -> None:
+    assert question_parts("How do they describe the sea, and how much of it does China claim?") == [
+        "How do they describe the sea",
+        "how much of it does China claim?",
+    ]
+    assert question_parts("What did the US and Malaysia sign?") == [
+        "What did the US and Malaysia sign?"
+    ]
+
+
+def test_each_part_of_a_compound_question_is_answered() -> None:
+    corridor = "The ministers describe the South China Sea as a vital maritime corridor."
+    claim = "The ministers describe how China claims 80% of the South China Sea."
+    other = "Thailand will release 18 soldiers."
+    bot = answerer([corridor, claim, other])
+    question = (
+        "How do the ministers describe the South China Sea, and how much of it does China claim?"
+    )
+    answer = bot.answer(question, [chunk(corridor, 0), chunk(claim, 1, start=200)])
+    assert "vital maritime corridor" in answer.text and "80%" in answer.text
+    # Only one part found: that part is answered; neither found: the refusal.
+    half = bot.answer(question, [chunk(corridor, 0)])
+    assert not half.abstained and "80%" not in half.text
+    none = bot.answer("How many tanks, and who sold them?", [chunk(other, 2)])
+    assert none.text == REFUSAL
