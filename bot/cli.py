@@ -326,7 +326,8 @@ def telegram(
 
     Needs TELEGRAM_BOT_TOKEN, and TELEGRAM_ALLOWED_USERS / TELEGRAM_ALLOWED_CHATS unless --public.
     """
-    from bot.telegram import TelegramConfigError, check_access, run_bot, validate_token
+    from bot.telegram import run_bot
+    from bot.telegram_access import TelegramConfigError, check_access, validate_token
     from bot.wiring import build_answerer
 
     settings = settings_of(ctx)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
+from dotenv import dotenv_values
 from pydantic import (
     AliasChoices,
+    AliasPath,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +22,8 @@ from pydantic_settings import BaseSettings, NoDecode
 
 from bot.errors import ConfigError
 from retrieval.config import GROUP_CONFIG, PathSettings, RetrievalSettings
+
+log = logging.getLogger(__name__)
 
 
 class LLMSettings(BaseSettings):
@@ -162,11 +168,23 @@ class Settings(BaseModel):
     )
 
 
+SETTING_GROUPS: tuple[type[BaseSettings], ...] = (
+    PathSettings,
+    RetrievalSettings,
+    LLMSettings,
+    TelegramSettings,
+)
+
+
 def load_settings(env_file: Path | None = Path(".env")) -> Settings:
     """Read the settings once, at an entry point, from the environment and `env_file`.
 
     A value that does not parse raises ConfigError naming the variable and what it should be.
+    A key in `env_file` that no setting reads is logged as a warning, so a typo is not lost.
     """
+    if env_file is not None and env_file.is_file():
+        for message in unknown_keys_warnings(env_file):
+            log.warning(message)
     try:
         return _read_settings(env_file)
     except ValidationError as error:
@@ -177,6 +195,49 @@ def load_settings(env_file: Path | None = Path(".env")) -> Settings:
         raise ConfigError(
             f"Bad setting {problems}. Fix it in the environment or .env (see .env.example)."
         ) from None
+
+
+def setting_names() -> list[str]:
+    """The documented name of every setting (its first alias, e.g. CITEBOT_TOP_K)."""
+    return [names[0] for names in _env_names_per_field()]
+
+
+def unknown_keys_warnings(env_file: Path) -> list[str]:
+    """One message per key in `env_file` that no settings group reads; never the value."""
+    encoding = GROUP_CONFIG.get("env_file_encoding")
+    keys = dotenv_values(env_file, encoding=encoding).keys()
+    # pydantic-settings matches names case-insensitively (`case_sensitive` is off) and also
+    # reads each field's own name, because the groups set `populate_by_name`.
+    known = {name.lower() for names in _env_names_per_field() for name in names}
+    documented = setting_names()
+    messages = []
+    for key in keys:
+        if key.lower() in known:
+            continue
+        close = difflib.get_close_matches(key.upper(), documented, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        messages.append(f"{env_file}: unknown setting {key}{hint}; it is ignored.")
+    return messages
+
+
+def _env_names_per_field() -> list[list[str]]:
+    """For each field of each group, the names pydantic-settings reads it from, documented first."""
+    per_field = []
+    for group in SETTING_GROUPS:
+        config = group.model_config
+        for field_name, field in group.model_fields.items():
+            alias = field.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            names = [
+                choice if isinstance(choice, str) else str(choice.path[0])
+                for choice in choices
+                if isinstance(choice, str | AliasPath)
+            ]
+            by_name = config.get("populate_by_name") or config.get("validate_by_name")
+            if (not names or by_name) and field_name not in names:
+                names.append(config.get("env_prefix", "") + field_name)
+            per_field.append(names)
+    return per_field
 
 
 def _read_settings(env_file: Path | None) -> Settings:

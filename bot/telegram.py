@@ -9,19 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import re
 import secrets
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from pydantic import SecretStr
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -43,10 +37,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot.answer import Answer, Citation
-from bot.conversation import Conversation
-from bot.errors import CitebotError
+from bot.answer import Citation
 from bot.settings import Settings
+from bot.telegram_access import (
+    TelegramConfigError,
+    check_access,
+    keep_token_out_of_logs,
+    validate_token,
+)
 from bot.telegram_format import (
     button_label,
     cited_sources,
@@ -55,6 +53,7 @@ from bot.telegram_format import (
     format_quotes,
     to_plain,
 )
+from bot.telegram_state import STATE_KEY, BotState, Quota
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -64,15 +63,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BotApp = Application[Any, Any, Any, Any, Any, Any]
-T = TypeVar("T")
 
-# BotFather tokens: the bot's numeric id, a colon, and a 35-character secret.
-_TOKEN = re.compile(r"^[0-9]{5,20}:[A-Za-z0-9_-]{30,80}$")
-STATE_KEY = "citebot"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 ANSWER_THREADS = 4  # answers are CPU-bound (embedding, ranking) or wait on an LLM
-MAX_CHATS = 1000  # chats whose memory is kept; the least recently used is forgotten first
-KEPT_ANSWERS = 20  # answers per chat whose source buttons still work
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
@@ -107,148 +100,6 @@ COMMANDS = [
     BotCommand("start", "What I know"),
     BotCommand("help", "How to use me"),
 ]
-
-
-class TelegramConfigError(CitebotError):
-    """The Telegram adapter cannot start as configured; the message says what to set."""
-
-
-def validate_token(token: SecretStr | str | None) -> str:
-    """The bot token if it has BotFather's shape; the error never repeats the token."""
-    value = token.get_secret_value() if isinstance(token, SecretStr) else token
-    if not value:
-        raise TelegramConfigError(
-            "No Telegram bot token: set TELEGRAM_BOT_TOKEN to the token @BotFather gave you."
-        )
-    if not _TOKEN.fullmatch(value.strip()):
-        raise TelegramConfigError(
-            "TELEGRAM_BOT_TOKEN is malformed: expected <bot id>:<secret> as given by @BotFather."
-        )
-    return value.strip()
-
-
-def check_access(settings: Settings, *, public: bool) -> None:
-    """Refuse to serve everyone by accident: the documents may be private."""
-    if not public and not settings.telegram.allowed_users and not settings.telegram.allowed_chats:
-        raise TelegramConfigError(
-            "No TELEGRAM_ALLOWED_USERS or TELEGRAM_ALLOWED_CHATS: set one, "
-            "or pass --public to answer anyone."
-        )
-
-
-class _RedactSecrets(logging.Filter):
-    """Replace bot tokens in log records: PTB logs the Bot API URL, which carries the token."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "<token>")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACT = _RedactSecrets()
-# Loggers that have been seen to log the token (the Bot API URL) at DEBUG.
-_BOT_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot")
-
-
-def _keep_token_out_of_logs(token: str) -> None:
-    # httpx logs every request URL at INFO, and PTB's URLs carry the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    _REDACT.secrets.add(token)
-    for name in _BOT_LOGGERS:
-        logging.getLogger(name).addFilter(_REDACT)
-
-
-class Quota:
-    """A sliding one-minute window of questions per user."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._asked: dict[int, deque[float]] = {}
-
-    def wait_for(self, user_id: int) -> float:
-        """Seconds until `user_id` may ask again (0: allowed now, and counted)."""
-        now = self._clock()
-        asked = self._asked.setdefault(user_id, deque())
-        while asked and asked[0] <= now - 60:
-            asked.popleft()
-        if len(asked) >= self.per_minute:
-            return asked[0] + 60 - now
-        asked.append(now)
-        if len(self._asked) > 10 * MAX_CHATS:  # keep only users seen in the last minute
-            self._asked = {user: times for user, times in self._asked.items() if times}
-        return 0.0
-
-
-@dataclass
-class ChatMemory:
-    """One chat's conversation, its recent answers (for source buttons) and its answer lock."""
-
-    conversation: Conversation
-    answers: OrderedDict[int, Answer] = field(default_factory=OrderedDict)
-    # One answer at a time per chat, so follow-ups see the previous turn and replies stay ordered.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def remember(self, answer_id: int, answer: Answer) -> None:
-        """Keep an answer for its buttons and /sources, forgetting the oldest beyond the bound."""
-        self.answers[answer_id] = answer
-        while len(self.answers) > KEPT_ANSWERS:
-            self.answers.popitem(last=False)
-
-    @property
-    def last_answer(self) -> Answer | None:
-        """The most recent answer in this chat, if any is remembered."""
-        return next(reversed(self.answers.values()), None)
-
-
-@dataclass
-class BotState:
-    """What the handlers share: settings, the answer service, and bounded per-chat memory."""
-
-    settings: Settings
-    answerer: Answerer
-    quota: Quota
-    executor: ThreadPoolExecutor | None = None
-    chats: OrderedDict[int, ChatMemory] = field(default_factory=OrderedDict)
-    answer_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    def memory(self, chat_id: int) -> ChatMemory:
-        """This chat's memory, created on first use; the least recently used chat is dropped."""
-        memory = self.chats.get(chat_id)
-        if memory is None:
-            memory = ChatMemory(Conversation(max_tokens=self.settings.llm.history_tokens))
-            self.chats[chat_id] = memory
-            while len(self.chats) > MAX_CHATS:
-                self.chats.popitem(last=False)
-        self.chats.move_to_end(chat_id)
-        return memory
-
-    def is_allowed(self, user_id: int | None, chat_id: int | None) -> bool:
-        """Whether to answer here: both allow-lists empty (--public), or this chat may ask.
-
-        A private chat (its id is the user's id) may ask when the user or the chat is listed.
-        In a group everyone reads the answers, so the group itself must be on the chat list:
-        an allowed user cannot pull private documents into an unlisted group.
-        """
-        telegram = self.settings.telegram
-        if not telegram.allowed_users and not telegram.allowed_chats:
-            return True
-        if chat_id is not None and chat_id != user_id:
-            return chat_id in telegram.allowed_chats
-        return user_id in telegram.allowed_users or chat_id in telegram.allowed_chats
-
-    async def run(self, call: Callable[[], T]) -> T:
-        """Run blocking work on the answer threads, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
 
 def _state(context: ContextTypes.DEFAULT_TYPE) -> BotState:
@@ -550,7 +401,7 @@ def build_application(settings: Settings, answerer: Answerer) -> BotApp:
     """The configured PTB application: handlers, rate limiter, concurrent updates."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     token = validate_token(settings.telegram.bot_token)
-    _keep_token_out_of_logs(token)
+    keep_token_out_of_logs(token)
     builder = (
         Application.builder()
         .token(token)

@@ -12,16 +12,8 @@ from telegram.error import BadRequest
 
 from bot.answer import Answer, Citation
 from bot.settings import Settings, TelegramSettings
-from bot.telegram import (
-    Quota,
-    TelegramConfigError,
-    build_application,
-    check_access,
-    run_bot,
-    send_html,
-    validate_token,
-    webhook_options,
-)
+from bot.telegram import build_application, run_bot, send_html, webhook_options
+from bot.telegram_access import TelegramConfigError, check_access, validate_token
 from bot.telegram_format import (
     MESSAGE_LIMIT,
     format_answer,
@@ -31,6 +23,7 @@ from bot.telegram_format import (
     telegram_length,
     to_plain,
 )
+from bot.telegram_state import Quota
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 TAG = re.compile(r"</?(b|i|code|blockquote)>")

@@ -186,7 +186,7 @@ async def test_long_answer_is_split_at_boundaries(emulator: Emulator) -> None:
 async def test_reset_forgets_the_conversation_and_follow_ups_use_it(
     emulator: Emulator, real_answerer: Any
 ) -> None:
-    from bot.telegram import STATE_KEY
+    from bot.telegram_state import STATE_KEY
 
     async with bot_session(emulator, real_answerer, allowed_users=[ALICE]) as (app, http, token):
         alice = user(emulator, http, token)
