@@ -112,11 +112,15 @@ class ExtractiveAnswerer:
         self,
         *,
         embed: Callable[[list[str]], list[list[float]]] | None,
+        embed_query: Callable[[str], list[float]] | None = None,
         document_frequency: Callable[[str], int],
         documents: int,
         max_sentences: int = 3,
     ) -> None:
         self.embed = embed
+        # Search has just embedded the same question: a model that remembers recent queries
+        # answers this from memory.
+        self.embed_query = embed_query or (lambda text: self._embed_one(text))
         self.document_frequency = document_frequency
         self.documents = max(documents, 1)
         self.max_sentences = max_sentences
@@ -268,6 +272,10 @@ class ExtractiveAnswerer:
             and not (answer_type == "name" and office_missing(question, sentence))
         )
 
+    def _embed_one(self, text: str) -> list[float]:
+        assert self.embed is not None
+        return self.embed([text])[0]
+
     def _similarities(self, question: str, spans: list[tuple[int, Chunk, int, int]]) -> list[float]:
         if self.embed is None:
             return [0.0] * len(spans)
@@ -276,6 +284,6 @@ class ExtractiveAnswerer:
             texts = [s[1].text[s[2] - s[1].start : s[3] - s[1].start] for s in missing]
             for span, vector in zip(missing, self.embed(texts), strict=True):
                 self._vectors[(span[1].chunk_id, span[2])] = np.asarray(vector, dtype=np.float32)
-        query = np.asarray(self.embed([question])[0], dtype=np.float32)
+        query = np.asarray(self.embed_query(question), dtype=np.float32)
         matrix = np.stack([self._vectors[(s[1].chunk_id, s[2])] for s in spans])
         return [float(v) for v in matrix @ query]

@@ -83,6 +83,7 @@ def build_answerer(
     index.embeddings.embed_query("warm-up")
     extractive = ExtractiveAnswerer(
         embed=index.embeddings.embed_documents,
+        embed_query=index.embeddings.embed_query,
         # Through the searcher, so the statistics follow a re-ingest by another process.
         document_frequency=lambda term: searcher.lexical.document_frequency(term),
         documents=len(searcher.lexical.chunks),

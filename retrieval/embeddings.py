@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +30,29 @@ class NamedEmbeddings(Embeddings):
     """An embedding model that can say which model it is (recorded in the index)."""
 
     model_id: str
+    _RECENT_QUERIES = 64
+
+    def __init__(self) -> None:
+        self._recent: OrderedDict[str, list[float]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def dimension(self) -> int:
         """Length of the vectors this model returns."""
         return len(self.embed_query("dimension probe"))
+
+    def remembered(self, text: str, embed: Callable[[str], list[float]]) -> list[float]:
+        """`embed(text)`, or its vector from a recent call: one question is embedded once,
+        though search and the extractive answerer both ask for it."""
+        with self._recent_lock:
+            if text in self._recent:
+                self._recent.move_to_end(text)
+                return self._recent[text]
+        vector = embed(text)
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > self._RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
 
 
 def minilm_model_dir() -> Path:
@@ -68,6 +89,7 @@ class MiniLMEmbeddings(NamedEmbeddings):
     model_id = MINILM_ID
 
     def __init__(self, model_dir: Path | None = None, batch_size: int = 64) -> None:
+        super().__init__()
         self.model_dir = model_dir or minilm_model_dir()
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None
@@ -113,8 +135,8 @@ class MiniLMEmbeddings(NamedEmbeddings):
         return [list(map(float, row)) for row in vectors]
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query."""
-        return self.embed_documents([text])[0]
+        """Embed one query (recent queries are remembered)."""
+        return self.remembered(text, lambda t: self.embed_documents([t])[0])
 
     def dimension(self) -> int:
         """384 for MiniLM, read from the model."""
@@ -128,6 +150,7 @@ class OpenAICompatibleEmbeddings(NamedEmbeddings):
     def __init__(
         self, model: str, api_key: str | None, base_url: str | None, timeout: float
     ) -> None:
+        super().__init__()
         from langchain_openai import OpenAIEmbeddings
 
         self.model_id = f"openai:{model}"
@@ -156,8 +179,8 @@ class OpenAICompatibleEmbeddings(NamedEmbeddings):
             ) from error
 
     def embed_query(self, text: str) -> list[float]:
-        """Embed one query through the API."""
-        return self.embed_documents([text])[0]
+        """Embed one query through the API (recent queries are remembered)."""
+        return self.remembered(text, lambda t: self.embed_documents([t])[0])
 
 
 def make_embeddings(

@@ -16,6 +16,7 @@ from bot.extractive import ExtractiveAnswerer, country_terms, question_parts
 from bot.places import place_mentions, places, tokens
 from bot.prompts import REFUSAL
 from retrieval.documents import Chunk
+from retrieval.embeddings import NamedEmbeddings
 from retrieval.terms import content_terms
 
 QUOTED_HEGSETH = (
@@ -174,3 +175,30 @@ def test_each_part_of_a_compound_question_is_answered() -> None:
     assert not half.abstained and "80%" not in half.text
     none = bot.answer("How many tanks, and who sold them?", [chunk(other, 2)])
     assert none.text == REFUSAL
+
+
+class CountingEmbeddings(NamedEmbeddings):
+    """Two-dimensional vectors; every text it is asked to embed is recorded."""
+
+    model_id = "fake:counting"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += texts
+        return [[float(len(t)), 1.0] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.remembered(text, lambda t: self.embed_documents([t])[0])
+
+
+def test_recent_queries_are_remembered_and_old_ones_forgotten() -> None:
+    model = CountingEmbeddings()
+    assert model.embed_query("q") == model.embed_query("q") == [1.0, 1.0]
+    assert model.embedded == ["q"]
+    for n in range(NamedEmbeddings._RECENT_QUERIES):
+        model.embed_query(f"other {n}")
+    model.embed_query("q")
+    assert model.embedded.count("q") == 2  # pushed out by 64 newer queries, so embedded again

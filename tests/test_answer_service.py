@@ -242,3 +242,22 @@ def test_follow_up_detection_and_expansion() -> None:
     )
     assert expanded.startswith("and how many were released? (")
     assert "Kuala" in expanded and "accord" in expanded
+
+
+def test_the_question_is_embedded_once_per_answer(
+    seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Search and the extractive answerer both need the question's vector: it is computed once."""
+    embeddings = seed_answerer.index.embeddings
+    embedded: list[str] = []
+    real = embeddings.embed_documents
+
+    def counting(texts: list[str]) -> list[list[float]]:
+        embedded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(embeddings, "embed_documents", counting)
+    question = "How many T-6 trainer aircraft are planned for Vietnam, all told?"
+    answer = seed_answerer.answer(question)
+    assert "12" in answer.text
+    assert embedded.count(question) == 1
