@@ -40,6 +40,11 @@ class NamedEmbeddings(Embeddings):
         """Length of the vectors this model returns."""
         return len(self.embed_query("dimension probe"))
 
+    def forget_queries(self) -> None:
+        """Drop the remembered query vectors (a benchmark timing fresh questions needs this)."""
+        with self._recent_lock:
+            self._recent.clear()
+
     def remembered(self, text: str, embed: Callable[[str], list[float]]) -> list[float]:
         """`embed(text)`, or its vector from a recent call: one question is embedded once,
         though search and the extractive answerer both ask for it."""

@@ -202,3 +202,6 @@ def test_recent_queries_are_remembered_and_old_ones_forgotten() -> None:
         model.embed_query(f"other {n}")
     model.embed_query("q")
     assert model.embedded.count("q") == 2  # pushed out by 64 newer queries, so embedded again
+    model.forget_queries()
+    model.embed_query("q")
+    assert model.embedded.count("q") == 3
