@@ -11,8 +11,8 @@ Retrievers, all measured in one run on the same machine:
   (b) BM25 only: citebot's LexicalIndex over citebot's chunks
   (c) citebot's default retriever: CorpusIndex (hybrid MiniLM + BM25, RRF), default settings unless
       `--set` overrides them
-It also times citebot's ingest against the model's raw encode rate on the same chunk texts, and the
-warm search latency of (c). Results go to stdout as a markdown table and to
+It also times citebot's ingest against the model's raw encode rate on the same texts (the passages
+ingest embeds), and the warm search latency of (c). Results go to stdout as a markdown table and to
 benchmarks/out/retrieval_squad.json.
 """
 
@@ -214,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from retrieval.config import PathSettings, RetrievalSettings
     from retrieval.embeddings import MiniLMEmbeddings
     from retrieval.index import CorpusIndex
-    from retrieval.lexical import LexicalIndex, search_text
+    from retrieval.lexical import LexicalIndex
+    from retrieval.passages import passage_texts
 
     overrides = dict(item.split("=", 1) for item in args.overrides)
     settings = RetrievalSettings(_env_file=None, chroma_host="", **overrides)  # type: ignore[call-arg]
@@ -254,8 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not texts:
                 chunks = index.store.all_chunks()
                 print(f"citebot: {report.summary()}", file=sys.stderr)
-                # The texts ingest embeds, in one call straight to the model: its best rate here.
-                texts = [search_text(chunk) for chunk in chunks]
+                # The texts ingest embeds (each chunk's passages), in one call straight to the
+                # model: its best rate here.
+                texts = [text for chunk in chunks for text in passage_texts(chunk)]
             encode_runs.append(timed(lambda texts=texts: embeddings.embed_documents(texts)))
         ingest_seconds, embed_seconds = min(ingest_runs)
         encode_seconds = min(encode_runs)
@@ -301,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     chunks_per_second = report.chunks_embedded / ingest_seconds
-    encode_per_second = len(texts) / encode_seconds
+    # Chunks whose texts (their passages) the model encodes per second when called directly.
+    encode_per_second = len(chunks) / encode_seconds
     # Time per chunk through ingest (load, chunk, embed, store, BM25) over time per chunk encoded.
     overhead = encode_per_second / chunks_per_second - 1
     # The same question asked inside one ingest run, immune to other load on the machine: the
@@ -312,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ingest_seconds": round(ingest_seconds, 2),
         "ingest_chunks_per_second": round(chunks_per_second, 1),
         "raw_encode_seconds": round(encode_seconds, 2),
+        "raw_encode_texts": len(texts),
         "raw_encode_chunks_per_second": round(encode_per_second, 1),
         "ingest_overhead": round(overhead, 4),
         "ingest_embedding_seconds": round(embed_seconds, 2),
@@ -341,7 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + f" | {row['misses_top4']} |"
             )
     c = results["c"]
-    verdict = [f"top-4 {c['top4']:.3f} (target >= {TARGET_TOP4})"]
+    # Judged on the count, not the rounded share: 1234 of 1299 prints as 0.950 but is 0.94996.
+    found = len(questions) - int(c["misses_top4"])  # type: ignore[call-overload]
+    met = "met" if found >= TARGET_TOP4 * len(questions) else "NOT met"
+    verdict = [
+        f"top-4 {found}/{len(questions)} = {found / len(questions):.5f} "
+        f"(target >= {TARGET_TOP4}: {met})"
+    ]
     if "a" in results:
         verdict.append(
             f"misses@4 {c['misses_top4']} vs baseline {results['a']['misses_top4']} "
@@ -354,7 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| ingest | chunks/s | raw MiniLM encode | chunks/s | overhead | search p50 | search p95 |",
         "|---|---:|---|---:|---:|---:|---:|",
         f"| {report.chunks_embedded} chunks in {ingest_seconds:.1f} s | {chunks_per_second:.1f} | "
-        f"{len(texts)} texts in {encode_seconds:.1f} s | {encode_per_second:.1f} | "
+        f"{len(texts)} passages of {len(chunks)} chunks in {encode_seconds:.1f} s | "
+        f"{encode_per_second:.1f} | "
         f"{overhead:+.1%} (target <= {TARGET_OVERHEAD:.0%}) | "
         f"{performance['search_p50_ms']} ms | {performance['search_p95_ms']} ms |",
         "",

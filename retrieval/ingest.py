@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +14,15 @@ from retrieval.documents import Chunk
 from retrieval.embeddings import NamedEmbeddings
 from retrieval.lexical import search_text
 from retrieval.loaders import SkippedFile, load_corpus
+from retrieval.passages import passage_texts
 from retrieval.store import ChunkStore
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
 
 ProgressFactory = Callable[[int, str], "Progress"]
+
+# Passages embedded (in batches) before their chunks are stored: sorting a group's passages by
+# length is what keeps batches from padding, and storing per group bounds memory and lost work.
+_BATCHES_PER_GROUP = 16
 
 
 class Progress:
@@ -74,6 +79,49 @@ def chunk_corpus(
     return chunks, [d.source for d in documents], skipped
 
 
+def embed_passages(
+    chunks: list[Chunk], embeddings: NamedEmbeddings, batch_size: int
+) -> Iterator[tuple[list[Chunk], list[list[list[float]]]]]:
+    """Embed the passages of `chunks`, `batch_size` texts per call; yield chunks with their vectors.
+
+    Chunks go in groups of about `_BATCHES_PER_GROUP` batches of passages. Within a group the
+    passages are embedded shortest first, so a batch holds texts of similar length and pads little
+    (a passage is a sentence or two: lengths vary more than between chunks). Each group is yielded
+    once embedded, its vectors one list per chunk in passage order: a long ingest stores as it goes.
+    """
+    group: list[Chunk] = []
+    group_texts: list[list[str]] = []
+    waiting = 0
+    for chunk in chunks:
+        group.append(chunk)
+        group_texts.append(passage_texts(chunk))
+        waiting += len(group_texts[-1])
+        if waiting >= batch_size * _BATCHES_PER_GROUP:
+            yield group, _embed_group(group_texts, embeddings, batch_size)
+            group, group_texts, waiting = [], [], 0
+    if group:
+        yield group, _embed_group(group_texts, embeddings, batch_size)
+
+
+def _embed_group(
+    texts: list[list[str]], embeddings: NamedEmbeddings, batch_size: int
+) -> list[list[list[float]]]:
+    """Vectors for each chunk's passage texts, embedded shortest first in `batch_size` calls."""
+    flat = [
+        (len(text), i, j)
+        for i, chunk_texts in enumerate(texts)
+        for j, text in enumerate(chunk_texts)
+    ]
+    flat.sort()
+    vectors: list[list[list[float]]] = [[[] for _ in chunk_texts] for chunk_texts in texts]
+    for start in range(0, len(flat), batch_size):
+        batch = flat[start : start + batch_size]
+        embedded = embeddings.embed_documents([texts[i][j] for _, i, j in batch])
+        for (_, i, j), vector in zip(batch, embedded, strict=True):
+            vectors[i][j] = vector
+    return vectors
+
+
 def ingest_chunks(
     chunks: list[Chunk],
     sources: list[str],
@@ -126,11 +174,9 @@ def ingest_chunks(
     todo.sort(key=lambda chunk: len(search_text(chunk)))
     bar = progress(len(todo), "Embedding chunks") if progress and todo else Progress()
     try:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            vectors = embeddings.embed_documents([search_text(chunk) for chunk in batch])
-            if start == 0 and vectors:
-                store.record(dimension=len(vectors[0]))
+        for batch, vectors in embed_passages(todo, embeddings, batch_size):
+            if not report.chunks_embedded:
+                store.record(dimension=len(vectors[0][0]))
             store.add(batch, vectors)
             report.chunks_embedded += len(batch)
             bar.update(len(batch))

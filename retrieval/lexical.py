@@ -25,11 +25,16 @@ def _bm25s() -> Any:
     return bm25s
 
 
+def title_heading(chunk: Chunk) -> str:
+    """The chunk's title as a first line when the title says something (not just the file name)."""
+    if chunk.title and chunk.title != Path(chunk.source).stem:
+        return f"{chunk.title}\n"
+    return ""
+
+
 def search_text(chunk: Chunk) -> str:
     """What is indexed for a chunk: its text, headed by its title when the title says something."""
-    if chunk.title and chunk.title != Path(chunk.source).stem:
-        return f"{chunk.title}\n{chunk.text}"
-    return chunk.text
+    return title_heading(chunk) + chunk.text
 
 
 class LexicalIndex:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import numpy as np
 
 from retrieval.config import RetrievalSettings
 from retrieval.documents import Chunk
 from retrieval.errors import IndexMismatchError, IndexUnavailableError
+from retrieval.passages import PASSAGE_SCHEME
 
 _PAGE = 1000
+# A query first asks for this many passages per chunk wanted, and more while too few chunks came.
+_PASSAGES_PER_CHUNK = 4
+# HNSW search breadth for passages: a query asks for a few hundred of them, and with Chroma's
+# default (100) the approximate neighbours differ enough from exact ones to cost recall
+# (SQuAD benchmark top-4: 0.947 at the default, 0.951 here and with exact cosine).
+_PASSAGE_EF_SEARCH = 400
 
 
 def make_chroma_client(settings: RetrievalSettings, data_dir: Path) -> Any:
@@ -38,11 +47,21 @@ def make_chroma_client(settings: RetrievalSettings, data_dir: Path) -> Any:
         ) from error
 
 
-class ChunkStore:
-    """A Chroma collection of chunks that remembers which embedding model filled it."""
+def passages_collection_name(name: str) -> str:
+    """The collection beside `name` that holds the passage vectors of its chunks."""
+    return f"{name}-passages"
 
-    def __init__(self, collection: Any) -> None:
+
+class ChunkStore:
+    """Chunks in a Chroma collection, their passage vectors in a second one beside it.
+
+    The chunk collection holds each chunk's text and metadata and remembers which embedding model
+    and passage scheme filled the index; dense search ranks chunks by their best passage.
+    """
+
+    def __init__(self, collection: Any, passages: Any) -> None:
         self.collection = collection
+        self.passages = passages
 
     @classmethod
     def open(
@@ -54,13 +73,14 @@ class ChunkStore:
         chunking: str,
         rebuild: bool = False,
     ) -> ChunkStore:
-        """Open (or create) the collection; refuse one built with another embedding model."""
+        """Open (or create) the collections; refuse an index built another way (model, passages)."""
         if rebuild:
-            try:
-                client.delete_collection(name)
-            except Exception:  # absent already: nothing to delete
-                pass
-        metadata = {"embedding_model": model_id, "chunking": chunking}
+            for doomed in (name, passages_collection_name(name)):
+                try:
+                    client.delete_collection(doomed)
+                except Exception:  # absent already: nothing to delete
+                    pass
+        metadata = {"embedding_model": model_id, "chunking": chunking, "passages": PASSAGE_SCHEME}
         collection = client.get_or_create_collection(
             name,
             metadata=metadata,
@@ -68,17 +88,18 @@ class ChunkStore:
             embedding_function=None,
         )
         stored = dict(collection.metadata or {})
-        if stored.get("embedding_model") != model_id:
+        if any(stored.get(key) != metadata[key] for key in ("embedding_model", "passages")):
             if collection.count() == 0:
+                stored.pop("hnsw:space", None)
                 collection.modify(metadata={**stored, **metadata})
             else:
-                raise IndexMismatchError(
-                    f"The index at '{name}' was built with the embedding model "
-                    f"'{stored.get('embedding_model')}', but '{model_id}' is configured. Rebuild it "
-                    "with `citebot ingest --rebuild`, or set CITEBOT_EMBEDDING_PROVIDER/"
-                    "CITEBOT_EMBEDDING_MODEL back."
-                )
-        return cls(collection)
+                _refuse_mismatch(name, stored, model_id)
+        passages = client.get_or_create_collection(
+            passages_collection_name(name),
+            configuration={"hnsw": {"space": "cosine", "ef_search": _PASSAGE_EF_SEARCH}},
+            embedding_function=None,
+        )
+        return cls(collection, passages)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -125,32 +146,85 @@ class ChunkStore:
             yield ids, metadatas, documents
             offset += len(ids)
 
-    def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        """Store chunks with their vectors (upsert, so a repeated id never fails a batch)."""
-        if chunks:
-            self.collection.upsert(
-                ids=[c.chunk_id for c in chunks],
-                documents=[c.text for c in chunks],
-                metadatas=[c.metadata() for c in chunks],
-                embeddings=[list(v) for v in vectors],
-            )
+    def add(self, chunks: Sequence[Chunk], passages: Sequence[Sequence[Sequence[float]]]) -> None:
+        """Store chunks with the vectors of their passages (one list per chunk, in passage order).
+
+        Upserts, so a repeated id never fails a batch. The chunk record carries the normalised
+        mean of its passage vectors: Chroma needs a vector per record, and this one costs nothing.
+        """
+        if not chunks:
+            return
+        self.passages.upsert(
+            ids=[
+                f"{c.chunk_id}:{i}"
+                for c, vs in zip(chunks, passages, strict=True)
+                for i in range(len(vs))
+            ],
+            metadatas=[
+                {"chunk_id": c.chunk_id, "source": c.source}
+                for c, vs in zip(chunks, passages, strict=True)
+                for _ in vs
+            ],
+            embeddings=[list(v) for vs in passages for v in vs],
+        )
+        self.collection.upsert(
+            ids=[c.chunk_id for c in chunks],
+            documents=[c.text for c in chunks],
+            metadatas=[c.metadata() for c in chunks],
+            embeddings=[_centroid(vs) for vs in passages],
+        )
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Remove chunks by id."""
+        """Remove chunks, and their passages, by chunk id."""
         for start in range(0, len(ids), _PAGE):
-            self.collection.delete(ids=list(ids[start : start + _PAGE]))
+            page = list(ids[start : start + _PAGE])
+            self.passages.delete(where={"chunk_id": {"$in": page}})
+            self.collection.delete(ids=page)
 
     def query(self, vector: Sequence[float], n: int) -> list[tuple[str, float]]:
-        """The `n` nearest chunk ids with their cosine distance, nearest first."""
+        """The `n` chunks nearest to `vector` by their best passage: (chunk id, cosine distance).
+
+        Nearest first. Passages are fetched in growing rounds until `n` distinct chunks are seen
+        (or every passage was).
+        """
         n = min(n, self.count())
-        if n <= 0:
-            return []
-        result = self.collection.query(
-            query_embeddings=[list(vector)], n_results=n, include=["distances"]
+        total = int(self.passages.count())
+        fetch = min(total, n * _PASSAGES_PER_CHUNK)
+        best: dict[str, float] = {}
+        while fetch > 0:
+            result = self.passages.query(
+                query_embeddings=[list(vector)], n_results=fetch, include=["metadatas", "distances"]
+            )
+            best = {}
+            for meta, distance in zip(result["metadatas"][0], result["distances"][0], strict=True):
+                best.setdefault(str(meta["chunk_id"]), float(distance))
+            if len(best) >= n or fetch >= total:
+                break
+            fetch = min(total, fetch * 2)
+        return list(best.items())[:n]
+
+
+def _refuse_mismatch(name: str, stored: dict[str, Any], model_id: str) -> NoReturn:
+    """Raise the error that says why the index at `name` cannot be used as it is."""
+    if stored.get("embedding_model") != model_id:
+        raise IndexMismatchError(
+            f"The index at '{name}' was built with the embedding model "
+            f"'{stored.get('embedding_model')}', but '{model_id}' is configured. Rebuild it "
+            "with `citebot ingest --rebuild`, or set CITEBOT_EMBEDDING_PROVIDER/"
+            "CITEBOT_EMBEDDING_MODEL back."
         )
-        ids = result["ids"][0]
-        distances = (result.get("distances") or [[0.0] * len(ids)])[0]
-        return [(chunk_id, float(d)) for chunk_id, d in zip(ids, distances, strict=True)]
+    raise IndexMismatchError(
+        f"The index at '{name}' was embedded as '{stored.get('passages') or 'one vector per chunk'}'"
+        f", but this citebot searches '{PASSAGE_SCHEME}' passages (an index from an older "
+        "version). Rebuild it with `citebot ingest --rebuild`."
+    )
+
+
+def _centroid(vectors: Sequence[Sequence[float]]) -> list[float]:
+    """The normalised mean of some vectors (the zero vector stays as it is)."""
+    mean = np.mean(np.asarray(vectors, dtype=np.float64), axis=0)
+    norm = float(np.linalg.norm(mean))
+    return [float(x) for x in (mean / norm if norm > 0 else mean)]
 
 
 def chunking_signature(settings: RetrievalSettings) -> str:

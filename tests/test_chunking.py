@@ -11,6 +11,7 @@ import tiktoken
 from retrieval.chunking import chunk_document, chunk_id, sentence_spans
 from retrieval.documents import Chunk, Document, PageSpan
 from retrieval.loaders import load_corpus
+from retrieval.passages import passage_spans, passage_texts
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -212,3 +213,22 @@ def test_chunk_round_trips_through_store_metadata(
 def test_chunk_ids_are_the_same_in_every_process() -> None:
     # A content hash, not Python's salted hash(): a re-ingest in a new process finds the same ids.
     assert chunk_id("a.txt", 0, "Hello.") == "a11002ea467b9a581407946fbb5ee3a8"
+
+
+def test_passages_are_overlapping_sentence_pairs_headed_by_the_title() -> None:
+    text = "First one. Second one? Third one! Fourth one."
+    spans = passage_spans(text)
+    assert [text[start:end] for start, end in spans] == [
+        "First one. Second one?",
+        "Second one? Third one!",
+        "Third one! Fourth one.",
+    ]
+    chunk = Chunk("id", "notes/a.txt", "Field notes", 0, 0, len(text), text)
+    assert passage_texts(chunk)[0] == "Field notes\nFirst one. Second one?"
+    untitled = Chunk("id", "notes/a.txt", "a", 0, 0, len(text), text)
+    assert passage_texts(untitled)[0] == "First one. Second one?", "a file-name title adds nothing"
+
+
+@pytest.mark.parametrize("text", ["Just one sentence.", "One sentence. And a second.", "   "])
+def test_a_text_of_two_sentences_or_fewer_is_one_passage(text: str) -> None:
+    assert len(passage_spans(text)) == 1

@@ -14,6 +14,7 @@ from retrieval.config import PathSettings, RetrievalSettings
 from retrieval.hybrid import HybridSearcher, reciprocal_rank_fusion
 from retrieval.index import CorpusIndex
 from retrieval.lexical import LexicalIndex
+from retrieval.passages import passage_texts
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
@@ -136,3 +137,66 @@ def test_langchain_retriever_returns_documents_with_provenance(index: CorpusInde
     assert meta["score"] == pytest.approx(2 / 61)
     text = (SEED_CORPUS / meta["source"]).read_text(encoding="utf-8")
     assert text[meta["start"] : meta["end"]] == top.page_content, "a citation can quote it"
+
+
+# Ten sentences about other things around the one that answers: as one vector, the chunk is mostly
+# about the other things; its passage holding the answer is not.
+BURIED = " ".join(
+    [
+        "The museum opened a new wing for medieval tapestries last spring.",
+        "Its cafe serves soup, bread and apple cake to visitors.",
+        "Volunteers restore old clocks in the basement workshop on weekdays.",
+        "The library next door lends telescopes to families with children.",
+        "A choir rehearses in the chapel every Thursday evening.",
+        "The Gull Island ferry leaves every 40 minutes from the harbour.",
+        "Local farmers sell cheese and honey at the Saturday market.",
+        "The town council repaired the bridge over the river in June.",
+        "Cyclists follow the coastal path north towards the lighthouse.",
+        "The school orchestra gave a concert for the retired miners.",
+        "Painters rent studios in the converted textile mill.",
+    ]
+)
+DECOY = "Island harbour tours with a guide are popular in summer."
+FERRY = "How often does the Gull Island ferry leave the harbour?"
+
+
+def test_the_dense_side_ranks_a_chunk_by_its_best_passage(tmp_path: Path) -> None:
+    corpus = tmp_path / "towns"
+    corpus.mkdir()
+    (corpus / "town.txt").write_text(BURIED + "\n", encoding="utf-8")
+    (corpus / "tours.txt").write_text(DECOY + "\n", encoding="utf-8")
+    embeddings = WordOverlapEmbeddings()
+    index = CorpusIndex.open(PathSettings(), RetrievalSettings(), embeddings)
+    index.ingest(corpus)
+    assert index.store.count() == 2, "the town text is one chunk"
+    query = embeddings.embed_query(FERRY)
+
+    def cosine(text: str) -> float:
+        return sum(a * b for a, b in zip(query, embeddings.embed_query(text), strict=True))
+
+    # One vector for the whole chunk would put the decoy first.
+    assert cosine(DECOY) > cosine(BURIED)
+    sources = {chunk.chunk_id: chunk.source for chunk in index.store.all_chunks()}
+    town = next(chunk for chunk in index.store.all_chunks() if chunk.source == "town.txt")
+
+    ranked = index.store.query(query, 2)
+
+    assert [sources[chunk_id] for chunk_id, _ in ranked] == ["town.txt", "tours.txt"]
+    best_passage = max(cosine(text) for text in passage_texts(town))
+    assert ranked[0][1] == pytest.approx(1 - best_passage, abs=1e-6), "distance of the best passage"
+    hits = index.searcher().search(FERRY, 2)
+    assert hits[0].chunk.source == "town.txt" and hits[0].found_by["dense"] == 1
+
+
+def test_a_dense_query_returns_distinct_chunks_however_many_passages_match(
+    index: CorpusIndex,
+) -> None:
+    query = index.embeddings.embed_query(DISPLACED)
+    total = index.store.count()
+    assert index.store.passages.count() > 4 * total, "more passages than the first fetch covers"
+
+    ranked = index.store.query(query, total)
+
+    assert len(ranked) == total and len({chunk_id for chunk_id, _ in ranked}) == total
+    distances = [distance for _, distance in ranked]
+    assert distances == sorted(distances)

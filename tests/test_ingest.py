@@ -13,6 +13,8 @@ from retrieval.errors import CitebotError, EmptyIndexError, IndexMismatchError
 from retrieval.index import CorpusIndex
 from retrieval.ingest import Progress, chunk_corpus
 from retrieval.lexical import LexicalIndex
+from retrieval.passages import PASSAGE_SCHEME, passage_texts
+from retrieval.store import make_chroma_client
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SEED_FILES = ["000_a03238ee93841bab.txt", "004_7bcb2394e0e0540d.txt"]
@@ -49,6 +51,17 @@ def expected_ids(corpus: Path, **settings: int) -> dict[str, set[str]]:
     return out
 
 
+def passage_count(index: CorpusIndex) -> int:
+    """How many passages the index's chunks have, by the rule ingest embeds them with."""
+    return sum(len(passage_texts(chunk)) for chunk in index.store.all_chunks())
+
+
+def passage_owners(index: CorpusIndex) -> set[str]:
+    """The chunk ids the stored passages belong to."""
+    stored = index.store.passages.get(include=["metadatas"])
+    return {str(meta["chunk_id"]) for meta in stored["metadatas"]}
+
+
 def test_first_ingest_stores_every_chunk(corpus: Path) -> None:
     embeddings = WordOverlapEmbeddings()
     report = open_index(embeddings).ingest(corpus)
@@ -56,7 +69,12 @@ def test_first_ingest_stores_every_chunk(corpus: Path) -> None:
     total = sum(len(ids) for ids in expected.values())
     assert report.added == SEED_FILES
     assert (report.updated, report.removed, report.unchanged, report.skipped) == ([], [], [], [])
-    assert report.chunks_embedded == total == report.chunks_total == embeddings.texts_embedded
+    assert report.chunks_embedded == total == report.chunks_total
+    index = open_index(embeddings)
+    passages = passage_count(index)
+    assert passages > total, "chunks of several sentences are embedded as several passages"
+    assert embeddings.texts_embedded == passages == index.store.passages.count()
+    assert passage_owners(index) == set().union(*expected.values())
     assert report.documents_total == 2
     assert ids_by_source(open_index(embeddings)) == expected
     assert "2 added" in report.summary() and f"{total} chunks embedded" in report.summary()
@@ -98,7 +116,17 @@ def test_edited_file_has_its_old_chunks_replaced(corpus: Path) -> None:
     replaced = before[SEED_FILES[0]] - after[SEED_FILES[0]]
     assert replaced, "the chunks holding the edit got new ids"
     assert report.chunks_removed == len(replaced)
-    assert report.chunks_embedded == embeddings.texts_embedded - embedded_before == len(replaced)
+    assert report.chunks_embedded == len(replaced)
+    new_chunks = [
+        c
+        for c in index.store.all_chunks()
+        if c.chunk_id in after[SEED_FILES[0]] - before[SEED_FILES[0]]
+    ]
+    assert embeddings.texts_embedded - embedded_before == sum(
+        len(passage_texts(c)) for c in new_chunks
+    ), "only the new chunks' passages are embedded"
+    assert passage_owners(index) == set().union(*after.values()), "no passage of a stale chunk"
+    assert index.store.passages.count() == passage_count(index)
     # The lexical side follows: the new words are found, the old ones are gone.
     lexical = index.searcher().lexical
     assert any("412,000 zebras" in c.text for c, _ in lexical.search("zebras", 3))
@@ -116,6 +144,7 @@ def test_deleted_file_has_its_chunks_removed(corpus: Path) -> None:
     assert set(ids_by_source(index)) == {SEED_FILES[0]}
     assert report.chunks_total == index.store.count() == len(expected_ids(corpus)[SEED_FILES[0]])
     assert report.documents_total == 1
+    assert passage_owners(index) == ids_by_source(index)[SEED_FILES[0]]
     assert {c.source for c in index.searcher().lexical.chunks} == {SEED_FILES[0]}
 
 
@@ -149,9 +178,32 @@ def test_another_embedding_model_is_refused_until_rebuild(corpus: Path) -> None:
     rebuilt = open_index(other, rebuild=True)
     report = rebuilt.ingest(corpus)
     assert report.added == SEED_FILES, "the rebuild starts from an empty index"
-    assert report.chunks_embedded == report.chunks_total == other.texts_embedded
+    assert report.chunks_embedded == report.chunks_total
+    assert other.texts_embedded == passage_count(rebuilt) == rebuilt.store.passages.count()
     stats = open_index(WordOverlapEmbeddings(model_id="fake:model-b", dimensions=64)).stats()
     assert (stats.embedding_model, stats.dimension) == ("fake:model-b", 64)
+
+
+def test_an_index_without_passages_is_refused_until_rebuild(corpus: Path) -> None:
+    # What an older citebot left: one vector per chunk, no passages, no passage scheme recorded.
+    client = make_chroma_client(RetrievalSettings(), PathSettings().data_dir)
+    old = client.create_collection(
+        "citebot",
+        metadata={"embedding_model": "fake:word-overlap-256", "chunking": "cl100k_base:250/50"},
+        embedding_function=None,
+    )
+    old.add(ids=["old"], documents=["An old chunk."], embeddings=[[1.0] + [0.0] * 255])
+
+    with pytest.raises(IndexMismatchError) as raised:
+        open_index(WordOverlapEmbeddings())
+    message = str(raised.value)
+    assert PASSAGE_SCHEME in message and "citebot ingest --rebuild" in message
+
+    rebuilt = open_index(WordOverlapEmbeddings(), rebuild=True)
+    report = rebuilt.ingest(corpus)
+    assert report.added == SEED_FILES and "old" not in rebuilt.store.sources_by_id()
+    assert rebuilt.store.metadata["passages"] == PASSAGE_SCHEME
+    assert open_index(WordOverlapEmbeddings()).searcher().search("border dispute", 1)
 
 
 def test_bad_files_are_skipped_and_the_rest_is_ingested(corpus: Path) -> None:

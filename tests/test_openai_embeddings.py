@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from fake_openai import FakeOpenAI, fake_openai
 
 from bot.cli import cli
+from retrieval.config import RetrievalSettings
 from retrieval.embeddings import MINILM_ID
+from retrieval.ingest import chunk_corpus
+from retrieval.passages import passage_texts
 
 __all__ = ["fake_openai"]  # the fixture, imported so pytest registers it here
 
@@ -19,6 +23,7 @@ API_KEY = "sk-test-embeddings-0123456789abcdef"
 MODEL = "text-embedding-3-small"
 DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
 BATCH = 3
+SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 def run(*args: str) -> Result:
@@ -54,10 +59,13 @@ def test_ingest_search_and_stats_through_the_openai_api(openai_env: FakeOpenAI) 
     )
 
     batches = openai_env.embedding_requests
-    assert len(batches) == math.ceil(chunks / BATCH)
-    assert [len(r.body["input"]) for r in batches] == [BATCH] * (chunks // BATCH) + (
-        [chunks % BATCH] if chunks % BATCH else []
-    )
+    # Ingest embeds each chunk's passages (sentence pairs), at most BATCH texts per request.
+    index_chunks, _, _ = chunk_corpus(SEED_CORPUS, RetrievalSettings())
+    passages = sorted(text for chunk in index_chunks for text in passage_texts(chunk))
+    assert len(index_chunks) == chunks
+    assert sorted(text for r in batches for text in r.body["input"]) == passages
+    assert all(0 < len(r.body["input"]) <= BATCH for r in batches)
+    assert len(batches) < math.ceil(len(passages) / BATCH) + 3, "full batches but for a few"
     assert {r.body["model"] for r in batches} == {MODEL}
     assert {r.headers["authorization"] for r in batches} == {f"Bearer {API_KEY}"}
     assert openai_env.requests == batches  # no chat completion was asked for
