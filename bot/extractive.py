@@ -161,7 +161,6 @@ class ExtractiveAnswerer:
             reasons += [reason] if reason else []
         if not chosen:
             return CheckedAnswer(REFUSAL, True, [], reasons)
-        chosen.sort(key=lambda c: (c.chunk.source, c.start))
         return self.compose(chosen)
 
     def answer_part(

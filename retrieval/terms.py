@@ -16,7 +16,7 @@ once only or other our ours ourselves out over own same she should so some such 
 that the their theirs them themselves then there these they this those through to too
 under until up very was we were what when where which while who whom why will with would
 you your yours yourself yourselves say said says tell told according did does do many
-much
+much must might shall
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 

@@ -205,3 +205,13 @@ def test_recent_queries_are_remembered_and_old_ones_forgotten() -> None:
     model.forget_queries()
     model.embed_query("q")
     assert model.embedded.count("q") == 3
+
+
+def test_the_best_sentence_comes_first_even_when_the_document_has_it_later() -> None:
+    teams = "Under the deal, Cambodia and Thailand agreed to set up observer teams."
+    weapons = "Under the deal, Cambodia will withdraw its heavy weapons from the border."
+    text = f"{teams} {weapons}"
+    bot = answerer([text, "Talks in Kuala Lumpur.", "Trade deals were signed."])
+    answer = bot.answer("What must Phnom Penh withdraw under the deal?", [chunk(text)])
+    assert answer.text.startswith(weapons)
+    assert teams in answer.text  # quoted too, but after the sentence that answers
