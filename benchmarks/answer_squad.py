@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from click.testing import CliRunner
 
-    from bot.cli import cli
+    from bot.doors.cli import cli
 
     started = time.perf_counter()
     result = CliRunner().invoke(

@@ -31,7 +31,7 @@ def main() -> None:
     os.environ["CITEBOT_DATA_DIR"] = tempfile.mkdtemp(prefix="citebot-bench-")
     os.environ["CITEBOT_CORPUS_DIR"] = str(REPO / "corpus")
     os.environ["CITEBOT_BACKEND"] = "extractive"
-    from bot.evaluation import load_questions
+    from bot.doors.evaluation.run import load_questions
     from bot.settings import load_settings
     from bot.wiring import build_answerer
 

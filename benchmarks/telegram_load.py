@@ -35,10 +35,10 @@ from telegram_emulator import (  # noqa: E402
     telegram_settings,
 )
 
-from bot.conversation import Conversation  # noqa: E402
+from bot.answering.conversation import Conversation  # noqa: E402
+from bot.doors.telegram.app import ANSWER_THREADS, build_application  # noqa: E402
+from bot.doors.telegram.format import format_answer  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from bot.telegram import ANSWER_THREADS, build_application  # noqa: E402
-from bot.telegram_format import format_answer  # noqa: E402
 from bot.wiring import build_answerer  # noqa: E402
 
 SEED_QUESTIONS = REPO / "tests" / "data" / "seed_questions.jsonl"

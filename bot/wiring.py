@@ -8,11 +8,11 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from bot.backends import LLMBackend, make_chat_model
+from bot.answering.extractive.answerer import ExtractiveAnswerer
+from bot.answering.llm import LLMBackend, make_chat_model
+from bot.answering.prompts import load_prompts
+from bot.answering.service import Answerer
 from bot.errors import ConfigError
-from bot.extractive import ExtractiveAnswerer
-from bot.prompts import load_prompts
-from bot.service import Answerer
 from bot.settings import Settings
 from retrieval.embeddings import NamedEmbeddings, make_embeddings
 from retrieval.index import CorpusIndex

@@ -1,1 +1,1 @@
-"""Prompt templates shipped with citebot; loaded and validated by `bot.prompts`."""
+"""Prompt templates shipped with citebot; loaded and validated by `bot.answering.prompts`."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.documents import Chunk
-from retrieval.terms import content_terms
+from retrieval.text.terms import content_terms
 
 # Lucene/Anserini's BM25 defaults for passage retrieval, rather than bm25s's 1.5/0.75: chunks are
 # short and of similar length, so length normalisation matters less. On SQuAD as an open corpus

@@ -10,9 +10,9 @@ of its best passage. On SQuAD as an open corpus this took top-4 recall from 0.93
 
 from __future__ import annotations
 
-from retrieval.chunking import sentence_spans
 from retrieval.documents import Chunk
 from retrieval.lexical import title_heading
+from retrieval.text.sentences import sentence_spans
 
 PASSAGE_SENTENCES = 2
 # Recorded in the index: an index embedded another way must be rebuilt, not searched.

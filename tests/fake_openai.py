@@ -30,8 +30,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from bot.backends import LLMBackend
-from bot.service import Answerer
+from bot.answering.llm import LLMBackend
+from bot.answering.service import Answerer
 from bot.settings import LLMSettings, Settings
 from bot.wiring import build_answerer, make_llm_backend
 from retrieval.config import PathSettings, RetrievalSettings

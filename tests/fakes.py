@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from retrieval.embeddings import NamedEmbeddings
-from retrieval.terms import content_terms
+from retrieval.text.terms import content_terms
 
 
 class WordOverlapEmbeddings(NamedEmbeddings):

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bot.answer import Answer, Citation
+from bot.answering.answer import Answer, Citation
 
 TESTS = Path(__file__).resolve().parent
 BOT_USERNAME = "citebot_test_bot"
@@ -342,7 +342,7 @@ class ChatUser:
 @contextlib.asynccontextmanager
 async def running_bot(application: Any, poll_interval: float = 0.02) -> AsyncIterator[Any]:
     """Run a built PTB application with long polling, as `run_polling` would, then stop it."""
-    from bot.telegram import ALLOWED_UPDATES
+    from bot.doors.telegram.app import ALLOWED_UPDATES
 
     await application.initialize()
     if application.post_init:
@@ -478,7 +478,7 @@ async def bot_session(
     emulator: Emulator, answerer: Any, **telegram: Any
 ) -> AsyncIterator[tuple[Any, httpx.AsyncClient, str]]:
     """A fresh bot (own token) running against the emulator: yields (application, http, token)."""
-    from bot.telegram import build_application
+    from bot.doors.telegram.app import build_application
 
     token = new_token()
     application = build_application(telegram_settings(emulator, token, **telegram), answerer)

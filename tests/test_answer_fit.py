@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer_fit import (
+from bot.answering.extractive.answer_fit import (
     adds_answer,
     expected_answer_type,
     names,
@@ -12,12 +12,12 @@ from bot.answer_fit import (
     office_missing,
     speaker_conflict,
 )
-from bot.extractive import ExtractiveAnswerer, country_terms, question_parts
-from bot.places import place_mentions, places, tokens
-from bot.prompts import REFUSAL
+from bot.answering.extractive.answerer import ExtractiveAnswerer, country_terms, question_parts
+from bot.answering.extractive.places import place_mentions, places, tokens
+from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
 from retrieval.embeddings import NamedEmbeddings
-from retrieval.terms import content_terms
+from retrieval.text.terms import content_terms
 
 QUOTED_HEGSETH = (
     "After meeting with his Chinese counterpart Adm. Dong Jun late November 1 on the sidelines "

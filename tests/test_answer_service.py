@@ -8,10 +8,10 @@ import pytest
 from fake_openai import seed_answerer, stub, with_stub
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from bot.answer import Answer
-from bot.conversation import Conversation, Turn, expand_follow_up, is_follow_up
-from bot.prompts import REFUSAL
-from bot.service import Answerer
+from bot.answering.answer import Answer
+from bot.answering.conversation import Conversation, Turn, expand_follow_up, is_follow_up
+from bot.answering.prompts import REFUSAL
+from bot.answering.service import Answerer
 
 __all__ = ["seed_answerer"]  # the session fixture, imported so pytest finds it
 

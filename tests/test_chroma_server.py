@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from fakes import WordOverlapEmbeddings, shared_minilm
 
 import bot.wiring
-from bot.cli import cli
+from bot.doors.cli import cli
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CHROMA = Path(sys.executable).parent / "chroma"

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from retrieval.chunking import chunk_document, chunk_id, sentence_spans
+from retrieval.chunking import chunk_document, chunk_id
 from retrieval.documents import Chunk, Document, PageSpan
 from retrieval.loaders import load_corpus
 from retrieval.passages import passage_spans, passage_texts
+from retrieval.text.sentences import sentence_spans
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"

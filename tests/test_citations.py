@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.citations import check_citations, is_refusal, numbers_supported, support_ratio
-from bot.prompts import REFUSAL
+from bot.answering.citations import check_citations, is_refusal, numbers_supported, support_ratio
+from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -176,7 +176,7 @@ def test_support_helpers() -> None:
 
 
 def test_a_stream_passes_on_only_checked_sentences() -> None:
-    from bot.citations import CheckedStream
+    from bot.answering.citations import CheckedStream
     from retrieval.documents import Chunk
 
     source = Chunk(

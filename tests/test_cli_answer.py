@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 import bot.wiring
-from bot.cli import cli
-from bot.prompts import REFUSAL
+from bot.answering.prompts import REFUSAL
+from bot.doors.cli import cli
 from retrieval.embeddings import MiniLMEmbeddings
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

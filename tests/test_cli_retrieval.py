@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from fakes import WordOverlapEmbeddings, write_bad_files
 
 import bot.wiring
-from bot.cli import cli
+from bot.doors.cli import cli
 from retrieval.config import RetrievalSettings
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fake_openai import seed_answerer
 
-from bot.service import Answerer
+from bot.answering.service import Answerer
 
 __all__ = ["seed_answerer"]  # the fixture, imported for pytest
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.answer import Answer, Citation
-from bot.evaluation import (
+from bot.answering.answer import Answer, Citation
+from bot.doors.evaluation.report import write_report
+from bot.doors.evaluation.run import (
     METRIC_DEFINITIONS,
     EvaluationError,
     Question,
@@ -21,7 +22,6 @@ from bot.evaluation import (
     score_result,
     summarize,
 )
-from bot.report import write_report
 from retrieval.documents import Chunk, ScoredChunk
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -10,11 +10,11 @@ import pytest
 from fake_openai import FakeOpenAI, fake_openai, seed_answerer, split_pieces, with_llm
 from langchain_openai import ChatOpenAI
 
-from bot.backends import describe_error, make_chat_model
-from bot.conversation import Conversation
+from bot.answering.conversation import Conversation
+from bot.answering.llm import describe_error, make_chat_model
+from bot.answering.prompts import REFUSAL
+from bot.answering.service import Answerer
 from bot.errors import ConfigError
-from bot.prompts import REFUSAL
-from bot.service import Answerer
 from bot.settings import LLMSettings, Settings, load_settings
 from bot.wiring import make_llm_backend
 

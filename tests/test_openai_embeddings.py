@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 from fake_openai import FakeOpenAI, fake_openai
 
-from bot.cli import cli
+from bot.doors.cli import cli
 from retrieval.config import RetrievalSettings
 from retrieval.embeddings import MINILM_ID
 from retrieval.ingest import chunk_corpus

@@ -17,12 +17,12 @@ from typing import Any, cast
 
 import pytest
 
-from bot.answer import Answer, Citation
-from bot.conversation import Conversation
+from bot.answering.answer import Answer, Citation
+from bot.answering.conversation import Conversation
+from bot.answering.prompts import REFUSAL
+from bot.answering.service import Answerer
+from bot.doors.repl import Repl, enable_line_editing, format_answer, format_sources
 from bot.errors import CitebotError, LLMError
-from bot.prompts import REFUSAL
-from bot.repl import Repl, enable_line_editing, format_answer, format_sources
-from bot.service import Answerer
 from retrieval.documents import Chunk, ScoredChunk
 
 NEWS = "000_a03238ee93841bab.txt"

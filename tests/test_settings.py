@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.doors.cli import cli
 from bot.settings import load_settings, setting_names
 from bot.wiring import make_llm_backend
 

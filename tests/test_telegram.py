@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest
 
-from bot.answer import Answer, Citation
-from bot.settings import Settings, TelegramSettings
-from bot.telegram import build_application, run_bot, send_html, webhook_options
-from bot.telegram_access import TelegramConfigError, check_access, validate_token
-from bot.telegram_format import (
+from bot.answering.answer import Answer, Citation
+from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
+from bot.doors.telegram.app import build_application, run_bot, send_html, webhook_options
+from bot.doors.telegram.format import (
     MESSAGE_LIMIT,
     format_answer,
     format_quotes,
@@ -23,7 +22,8 @@ from bot.telegram_format import (
     telegram_length,
     to_plain,
 )
-from bot.telegram_state import Quota
+from bot.doors.telegram.state import Quota
+from bot.settings import Settings, TelegramSettings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 TAG = re.compile(r"</?(b|i|code|blockquote)>")

@@ -26,7 +26,7 @@ from telegram_emulator import (
 )
 
 import bot.wiring
-from bot.cli import cli
+from bot.doors.cli import cli
 
 CITEBOT = Path(sys.executable).parent / "citebot"
 ALICE, MALLORY = 1001, 6666

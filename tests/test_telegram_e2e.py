@@ -25,7 +25,7 @@ from telegram_emulator import (
     telegram_settings,
 )
 
-from bot.prompts import REFUSAL
+from bot.answering.prompts import REFUSAL
 
 pytestmark = [
     pytest.mark.anyio,
@@ -186,7 +186,7 @@ async def test_long_answer_is_split_at_boundaries(emulator: Emulator) -> None:
 async def test_reset_forgets_the_conversation_and_follow_ups_use_it(
     emulator: Emulator, real_answerer: Any
 ) -> None:
-    from bot.telegram_state import STATE_KEY
+    from bot.doors.telegram.state import STATE_KEY
 
     async with bot_session(emulator, real_answerer, allowed_users=[ALICE]) as (app, http, token):
         alice = user(emulator, http, token)
@@ -348,7 +348,7 @@ def _free_port() -> int:
 
 
 async def test_webhook_refuses_updates_without_the_secret(emulator: Emulator) -> None:
-    from bot.telegram import build_application, webhook_options
+    from bot.doors.telegram.app import build_application, webhook_options
 
     answerer = FakeAnswerer()
     token = new_token()
@@ -398,7 +398,7 @@ async def test_webhook_refuses_updates_without_the_secret(emulator: Emulator) ->
 
 async def test_starts_although_the_command_menu_fails(emulator: Emulator) -> None:
     """post_init publishes commands best effort: the emulator lacks setMyCommands."""
-    from bot.telegram import build_application
+    from bot.doors.telegram.app import build_application
 
     application = build_application(
         telegram_settings(emulator, new_token(), allowed_users=[ALICE]), FakeAnswerer()

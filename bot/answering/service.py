@@ -9,14 +9,14 @@ from contextlib import contextmanager
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from bot.answer import Answer
-from bot.backends import LLMBackend
-from bot.budget import pack_sources
-from bot.citations import CheckedAnswer, CheckedStream, check_citations
-from bot.conversation import Conversation, expand_follow_up, is_follow_up
+from bot.answering.answer import Answer
+from bot.answering.budget import pack_sources
+from bot.answering.citations import CheckedAnswer, CheckedStream, check_citations
+from bot.answering.conversation import Conversation, expand_follow_up, is_follow_up
+from bot.answering.extractive.answerer import ExtractiveAnswerer
+from bot.answering.llm import LLMBackend
+from bot.answering.prompts import REFUSAL, PromptSet
 from bot.errors import LLMError
-from bot.extractive import ExtractiveAnswerer
-from bot.prompts import REFUSAL, PromptSet
 from bot.settings import LLMSettings
 from retrieval.documents import ScoredChunk
 from retrieval.hybrid import HybridSearcher

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from bot.places import place_mentions, tokens
-from retrieval.chunking import abbreviation_before
-from retrieval.terms import content_terms, words
+from bot.answering.extractive.places import place_mentions, tokens
+from retrieval.text.sentences import abbreviation_before
+from retrieval.text.terms import content_terms, words
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
 _NUMBER_WORDS = re.compile(

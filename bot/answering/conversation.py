@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from retrieval.terms import content_terms
+from retrieval.text.terms import content_terms
 from retrieval.tokens import count_tokens
 
 _CONTINUATION = re.compile(r"^\s*(and|also|but|what about|how about|then|so)\b", re.IGNORECASE)

@@ -1,6 +1,6 @@
 """Scoring `citebot eval`: question files, per-question scores, summary metrics and gates.
 
-Pure functions over `Answer.to_dict()` dicts: the CLI runs the pipeline, `bot.report` writes files.
+Pure functions over `Answer.to_dict()` dicts: the CLI runs the pipeline, `bot.doors.evaluation.report` writes files.
 
 The summary is a flat `dict[str, float | int]`:
 

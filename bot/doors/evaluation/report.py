@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.evaluation import (
+from bot.doors.evaluation.run import (
     METRIC_DEFINITIONS,
     RATE_METRICS,
     EvaluationError,

@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.answer import Answer
-from bot.conversation import Conversation
+from bot.answering.answer import Answer
+from bot.answering.conversation import Conversation
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.service import Answerer
+    from bot.answering.service import Answerer
 
 T = TypeVar("T")
 

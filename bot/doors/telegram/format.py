@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.answer import Answer, Citation, short_quote
+from bot.answering.answer import Answer, Citation, short_quote
 
 # Telegram's limit for one message's text. Lengths are counted in UTF-16 code units of the HTML we
 # send, which is never less than what Telegram counts after parsing the tags.

@@ -37,15 +37,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot.answer import Citation
-from bot.settings import Settings
-from bot.telegram_access import (
+from bot.answering.answer import Citation
+from bot.doors.telegram.access import (
     TelegramConfigError,
     check_access,
     keep_token_out_of_logs,
     validate_token,
 )
-from bot.telegram_format import (
+from bot.doors.telegram.format import (
     button_label,
     cited_sources,
     escape,
@@ -53,12 +52,13 @@ from bot.telegram_format import (
     format_quotes,
     to_plain,
 )
-from bot.telegram_state import STATE_KEY, BotState, Quota
+from bot.doors.telegram.state import STATE_KEY, BotState, Quota
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from telegram import Bot
 
-    from bot.service import Answerer
+    from bot.answering.service import Answerer
 
 logger = logging.getLogger(__name__)
 

@@ -169,7 +169,7 @@ def print_answer_json(answer: Any) -> None:
 @click.pass_context
 def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> None:
     """Answer one QUESTION from the documents, citing the text it used."""
-    from bot.repl import format_answer
+    from bot.doors.repl import format_answer
     from bot.wiring import build_answerer
 
     if not question.strip():
@@ -187,8 +187,8 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> 
 @click.pass_context
 def chat(ctx: click.Context, no_stream: bool) -> None:
     """Open the REPL: ingests the corpus (fast when unchanged), then answers your questions."""
-    from bot.conversation import Conversation
-    from bot.repl import Repl, enable_line_editing
+    from bot.answering.conversation import Conversation
+    from bot.doors.repl import Repl, enable_line_editing
     from bot.wiring import build_answerer
 
     settings = settings_of(ctx)
@@ -245,14 +245,14 @@ def evaluate(
     both lists empty means the bot must refuse. Every question runs through the same pipeline
     as `citebot ask`. Metrics are defined in the report.
     """
-    from bot.evaluation import (
+    from bot.doors.evaluation.report import write_report
+    from bot.doors.evaluation.run import (
         check_thresholds,
         load_questions,
         parse_fail_under,
         run_evaluation,
         summarize,
     )
-    from bot.report import write_report
     from bot.wiring import build_answerer
 
     try:
@@ -326,8 +326,8 @@ def telegram(
 
     Needs TELEGRAM_BOT_TOKEN, and TELEGRAM_ALLOWED_USERS / TELEGRAM_ALLOWED_CHATS unless --public.
     """
-    from bot.telegram import run_bot
-    from bot.telegram_access import TelegramConfigError, check_access, validate_token
+    from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
+    from bot.doors.telegram.app import run_bot
     from bot.wiring import build_answerer
 
     settings = settings_of(ctx)

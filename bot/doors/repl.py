@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.answer import Answer, short_quote
-from bot.conversation import Conversation
+from bot.answering.answer import Answer, short_quote
+from bot.answering.conversation import Conversation
+from bot.answering.service import Answerer
 from bot.errors import CitebotError
-from bot.service import Answerer
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.answer import Citation
-from bot.prompts import REFUSAL
-from retrieval.chunking import sentence_spans
+from bot.answering.answer import Citation
+from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
-from retrieval.terms import content_terms
+from retrieval.text.sentences import sentence_spans
+from retrieval.text.terms import content_terms
 
 _MARKERS = re.compile(r"\s*(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+")
 _NUMBERS = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")

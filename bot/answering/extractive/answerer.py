@@ -10,8 +10,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from bot.answer import Citation
-from bot.answer_fit import (
+from bot.answering.answer import Citation
+from bot.answering.citations import CheckedAnswer
+from bot.answering.extractive.answer_fit import (
     adds_answer,
     expected_answer_type,
     matches,
@@ -20,12 +21,11 @@ from bot.answer_fit import (
     office_missing,
     speaker_conflict,
 )
-from bot.citations import CheckedAnswer
-from bot.places import names_of, place_mentions, places, tokens
-from bot.prompts import REFUSAL
-from retrieval.chunking import sentence_spans
+from bot.answering.extractive.places import names_of, place_mentions, places, tokens
+from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
-from retrieval.terms import content_terms, words
+from retrieval.text.sentences import sentence_spans
+from retrieval.text.terms import content_terms, words
 
 # Words that frame a question rather than name its subject ("on what date", "the name of").
 _FRAME_TEXT = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from retrieval.terms import words
+from retrieval.text.terms import words
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 
