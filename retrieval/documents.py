@@ -58,6 +58,19 @@ class Chunk:
             meta["page"] = self.page
         return meta
 
+    def answer_spans(self) -> list[tuple[int, int]]:
+        """Document offsets of the chunk's sentences that may be quoted as an answer.
+
+        Headings, navigation, code and other structure are searchable but never answer sentences.
+        """
+        from retrieval.text.sentences import sentence_spans
+
+        return [(self.start + s, self.start + e) for s, e in sentence_spans(self.text)]
+
+    def page_of(self, start: int, end: int) -> int | None:
+        """The PDF page holding the quote at document offsets [start, end), None without pages."""
+        return self.page
+
     @classmethod
     def from_metadata(cls, chunk_id: str, text: str, meta: dict[str, object]) -> Chunk:
         """Rebuild a chunk from what Chroma stored."""
