@@ -214,7 +214,7 @@ class ScriptedAnswerer:
     def __init__(self, *replies: Answer | BaseException, tokens: Iterable[str] = ()) -> None:
         self.replies = list(replies)
         self.tokens = list(tokens)
-        self.llm: object | None = object() if self.tokens else None
+        self.streams = bool(self.tokens)
         self.asked: list[str] = []
         self.streaming: list[bool] = []  # per question: was a token sink passed?
 

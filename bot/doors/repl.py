@@ -170,7 +170,7 @@ class Repl:
             streamed.append(piece)
             print(piece, end="", file=self.out, flush=True)
 
-        use_stream = self.stream and self.answerer.llm is not None
+        use_stream = self.stream and self.answerer.streams
         try:
             answer = self.answerer.answer(
                 question, self.conversation, on_token=on_token if use_stream else None

@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from bot.answering.answer import Citation
-from bot.answering.citations import CheckedAnswer
+from bot.answering.backends import Draft, TokenSink
 from bot.answering.extractive.answer_fit import (
     adds_answer,
-    expected_answer_type,
     matches,
-    names,
     office_conflict,
     office_missing,
     speaker_conflict,
 )
-from bot.answering.extractive.places import names_of, place_mentions, places, tokens
-from bot.answering.prompts import REFUSAL
-from retrieval.documents import Chunk
-from retrieval.text.sentences import sentence_spans
+from bot.answering.question import ParsedQuestion, expected_answer_type, names, term_weights
+from bot.errors import LLMError
+from retrieval.documents import Chunk, ScoredChunk
 from retrieval.text.terms import content_terms, words
 
-# Words that frame a question rather than name its subject ("on what date", "the name of").
-_FRAME_TEXT = (
-    "date dates name named number kind sort type types city place year years title total "
-    "roughly approximately exactly article report documents document exact specific called "
-    "quoted mentioned"
-)
-
-
-@lru_cache(maxsize=1)
-def frame_words() -> frozenset[str]:
-    """The stems of the question-frame words (computed on first use, not at import)."""
-    return frozenset(content_terms(_FRAME_TEXT))
-
-
-# Thresholds, set on the seed question set and checked on the SQuAD benchmark (see README).
+# Thresholds, checked on the SQuAD benchmark's validation articles (benchmarks/README.md).
 MIN_COVERAGE = 0.8  # IDF-weighted share of question terms the best sentence must contain …
 MIN_SIMILARITY = 0.55  # … or the cosine similarity it must reach
 SECOND_SENTENCE_SHARE = 0.8  # a runner-up this close to the best sentence is quoted too
@@ -68,41 +49,10 @@ class Candidate:
         return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
 
 
-# ", and how much …", " and who …": where a question asks a second thing.
-_SECOND_QUESTION = re.compile(
-    r",?\s+and\s+(?=(?:how|what|when|where|who|whom|which|why)\b)", re.IGNORECASE
-)
-
-
-_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|his|her|this|these|those)\b", re.I)
-
-
-def question_terms(question: str) -> list[str]:
-    """The question's content terms, once each, without the words that only frame it."""
-    return [t for t in dict.fromkeys(content_terms(question)) if t not in frame_words()]
-
-
-def question_parts(question: str) -> list[str]:
-    """The questions a compound question asks, each on its own (most questions have one)."""
-    parts = [p.strip(" ,") for p in _SECOND_QUESTION.split(question)]
-    return [p for p in parts if content_terms(p) or p == question] or [question]
-
-
 @lru_cache(maxsize=4096)
 def context_terms(chunk: Chunk) -> set[str]:
     """The terms of a sentence's surroundings: its chunk and its document's title."""
     return set(content_terms(f"{chunk.title}\n{chunk.text}"))
-
-
-def country_terms(question: str) -> dict[str, str]:
-    """The question's terms that name a country, to that country ("penh" -> "cambodia"), so
-    a sentence naming it any other way ("Cambodian", "Phnom Penh") covers them."""
-    cased = tokens(question)
-    return {
-        term: country
-        for start, end, country in place_mentions(cased)
-        for term in content_terms(" ".join(cased[start:end]))
-    }
 
 
 class ExtractiveAnswerer:
@@ -132,26 +82,45 @@ class ExtractiveAnswerer:
         return math.log(1 + (self.documents - df + 0.5) / (df + 0.5))
 
     def unknown_names(self, question: str) -> list[str]:
-        """Names in the question that no chunk contains, by themselves or (for a country) by
-        another of its names: "Phnom Penh" is known where the documents say "Cambodia"."""
+        """Names in the question that no chunk contains."""
         return [name for name in names(question) if not self.known(name)]
 
     def known(self, name: str) -> bool:
-        """Whether some chunk holds the name, or another name of the same country."""
-        spellings = [name] + [alias for c in places(name) for alias in names_of(c)]
-        return not content_terms(name) or any(
-            self.document_frequency(t) > 0 for s in spellings for t in content_terms(s)
-        )
+        """Whether some chunk holds a word of the name."""
+        terms = content_terms(name)
+        return not terms or any(self.document_frequency(t) > 0 for t in terms)
 
-    def answer(self, question: str, sources: Sequence[Chunk]) -> CheckedAnswer:
-        """Quote the best sentences with their `[n]`, or refuse when the sources do not cover it.
+    @property
+    def name(self) -> str:
+        """'extractive'."""
+        return "extractive"
 
-        A question in two parts ("How do they describe the sea, and how much of it does China
-        claim?") is answered part by part; it is refused only when no part is answered.
+    @property
+    def model_name(self) -> str | None:
+        """No model writes the answer: it quotes the sources."""
+        return None
+
+    @property
+    def streams(self) -> bool:
+        """The answer comes whole."""
+        return False
+
+    def draft(
+        self,
+        question: ParsedQuestion,
+        hits: Sequence[ScoredChunk],
+        *,
+        on_token: TokenSink | None = None,
+        failed: LLMError | None = None,
+    ) -> Draft:
+        """Quote the best sentences with their `[n]`, or nothing when the sources do not cover it.
+
+        A compound question is answered part by part; it gets no answer only when no part does.
         """
+        sources = [h.chunk for h in hits]
         if not sources:
-            return CheckedAnswer(REFUSAL, True, [], ["no sources"])
-        parts = question_parts(question)
+            return Draft("", [], self.name, notes=["no sources"])
+        parts = question.parts
         budget = self.max_sentences if len(parts) == 1 else 2
         chosen: list[Candidate] = []
         reasons: list[str] = []
@@ -159,21 +128,17 @@ class ExtractiveAnswerer:
             picked, reason = self.answer_part(part, question, sources, budget)
             chosen += [c for c in picked if c not in chosen]
             reasons += [reason] if reason else []
-        if not chosen:
-            return CheckedAnswer(REFUSAL, True, [], reasons)
-        return self.compose(chosen)
+        return Draft(self.compose(chosen), sources, self.name, notes=reasons)
 
     def answer_part(
-        self, part: str, question: str, sources: Sequence[Chunk], budget: int
+        self, part: str, question: ParsedQuestion, sources: Sequence[Chunk], budget: int
     ) -> tuple[list[Candidate], str | None]:
         """The sentences answering one part of the question, or none and the reason why.
 
-        A part with a pronoun ("how much of it …", "who will they be …") borrows the whole
+        A part with a pronoun ("how much of it …", "who were they …") borrows the whole
         question's terms, which the pronoun points back to.
         """
-        terms = question_terms(part)
-        if part != question and _PRONOUN.search(part):
-            terms = list(dict.fromkeys([*terms, *question_terms(question)]))
+        terms = question.part_terms(part)
         if not terms:
             return [], "no question terms"
         candidates = self.candidates(part, terms, sources)
@@ -203,51 +168,44 @@ class ExtractiveAnswerer:
                 covered |= other.covered
         return chosen, None
 
-    def compose(self, chosen: list[Candidate]) -> CheckedAnswer:
-        """The answer text (verbatim sentences, each with its `[n]`) and its citations."""
+    @staticmethod
+    def compose(chosen: list[Candidate]) -> str:
+        """The draft: verbatim sentences, each followed by its `[n]`."""
         parts: list[str] = []
-        spans: dict[int, tuple[Chunk, int, int]] = {}
         for c in chosen:
             body = c.text.rstrip()
             end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
             parts.append(f"{body}{end_mark} [{c.source_number}]")
-            # Two sentences from one source: its citation quotes the span holding both.
-            chunk, start, end = spans.get(c.source_number, (c.chunk, c.start, c.end))
-            spans[c.source_number] = (chunk, min(start, c.start), max(end, c.end))
-        citations = [Citation.of_span(n, *spans[n]) for n in sorted(spans)]
-        return CheckedAnswer(" ".join(parts), False, citations)
+        return " ".join(parts)
 
     def candidates(
         self, question: str, terms: list[str], sources: Sequence[Chunk]
     ) -> list[Candidate]:
         """Every sentence of the sources that fits the question's answer type, best first."""
-        weights = {t: self.idf(t) for t in terms}
+        asked = term_weights(question)
+        weights = {t: self.idf(t) * asked.get(t, 1.0) for t in terms}
         total = sum(weights.values()) or 1.0
         answer_type = expected_answer_type(question)
         spans: list[tuple[int, Chunk, int, int]] = []
         seen: set[tuple[str, str]] = set()
         for number, chunk in enumerate(sources, start=1):
-            for start, end in sentence_spans(chunk.text):
-                sentence = chunk.text[start:end]
+            for start, end in chunk.answer_spans():
+                sentence = chunk.text[start - chunk.start : end - chunk.start]
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
                 where = (chunk.source, sentence)
                 if where in seen or not self.fits(question, sentence, answer_type):
                     continue
                 seen.add(where)
-                spans.append((number, chunk, chunk.start + start, chunk.start + end))
+                spans.append((number, chunk, start, end))
         if not spans:
             return []
         similarities = self._similarities(question, spans)
-        countries = country_terms(question)
         out = []
         for (number, chunk, start, end), similarity in zip(spans, similarities, strict=True):
             sentence = chunk.text[start - chunk.start : end - chunk.start]
             sentence_terms = set(content_terms(sentence))
-            named = places(sentence) if countries else set()
-            covered = frozenset(
-                t for t in terms if matches(t, sentence_terms) or countries.get(t) in named
-            )
+            covered = frozenset(t for t in terms if matches(t, sentence_terms))
             context = context_terms(chunk)
             around = [t for t in terms if t not in covered and matches(t, context)]
             coverage = (
