@@ -40,6 +40,12 @@ def format_answer(answer: Answer, *, with_text: bool = True) -> str:
             page = f", page {c.page}" if c.page is not None else ""
             lines.append(f"  [{c.n}] {c.title} ({c.source}{page})")
             lines.append(f"      “{short_quote(c.quote)}”")
+    if answer.abstained and answer.suggestions:
+        lines.append("")
+        lines.append("Closest passages, places to look:")
+        for place in answer.suggestions:
+            page = f", page {place.page}" if place.page is not None else ""
+            lines.append(f"  - {place.title} ({place.source}{page})")
     return "\n".join(lines)
 
 
