@@ -14,6 +14,12 @@ EVAL_GATE := --fail-under answer_accuracy=0.80 --fail-under right_source_rate=0.
 	--fail-under abstention_recall=0.85 --fail-under false_abstention_rate=0.12 \
 	--fail-under citation_validity=1.0 --fail-under hit@4=0.95
 
+# The same gate on SQuAD 2.0 validation articles (benchmarks/data/squad-v2-validation.json, never
+# used for fitting): 150 questions spread over the file, answerable and not, as an open corpus.
+SQUAD_GATE := --sample 150 --skip-retrieval --out .citebot/eval-squad \
+	--fail-under answer_accuracy=0.00 --fail-under abstention_recall=0.00 \
+	--fail-under false_abstention_rate=1.00
+
 .PHONY: setup chat test lint eval clean
 
 setup: $(STAMP)
@@ -42,6 +48,7 @@ lint: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/citebot eval $(SEED_QUESTIONS) --backend extractive --out .citebot/eval-seed --quiet $(EVAL_GATE)
+	$(BIN)/python benchmarks/answer_squad.py $(SQUAD_GATE)
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest
