@@ -12,7 +12,11 @@ thresholds off. For every question the script keeps the answer text and the best
 coverage and similarity, then scores each threshold setting offline: a question is refused when
 its best sentence has coverage < C and similarity < S, or when it names something no document
 holds and similarity < U. Score: answer accuracy + abstention recall (answerable questions answered
-with the key, unanswerable ones refused), the two rates the issue's targets ask for.
+with the key, unanswerable ones refused), the two rates the issue's targets ask for, among the
+settings whose false-abstention rate stays within the issue's bound (<= 0.12).
+
+The observations are saved under benchmarks/out/fit/ and reused with `--reuse`, so other
+settings can be scored without answering again.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import retrieval_squad
 
 DATA = Path(__file__).resolve().parent / "data"
+SAVED = Path(__file__).resolve().parent / "out" / "fit"
+MAX_FALSE_ABSTENTION = 0.12
 
 
 @dataclass
@@ -124,8 +130,15 @@ def main() -> None:
     parser.add_argument("--split", default="train", choices=["train", "validation", "test"])
     parser.add_argument("--limit", type=int)
     parser.add_argument("--at", action="append", default=[], help="C,S,U to score")
+    parser.add_argument("--reuse", action="store_true", help="Score the saved observations.")
     args = parser.parse_args()
-    observed = observe(args.split, args.limit)
+    saved = SAVED / f"{args.split}.json"
+    if args.reuse:
+        observed = [Observed(**o) for o in json.loads(saved.read_text(encoding="utf-8"))]
+    else:
+        observed = observe(args.split, args.limit)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps([asdict(o) for o in observed]), encoding="utf-8")
     print(
         f"{args.split}: {len(observed)} questions, {sum(o.answerable for o in observed)} answerable"
     )

@@ -28,6 +28,8 @@ MIN_SIMILARITY = 0.55  # … or the cosine similarity it must reach
 SECOND_SENTENCE_SHARE = 0.8  # a runner-up this close to the best sentence is quoted too
 CONTEXT_SHARE = 0.5  # a question term found around a sentence counts this much of one in it
 UNKNOWN_TERM_SIMILARITY = 0.6  # needed when the question names something the corpus never does
+BEST_OF = 2  # sentences, best-scored first, tried as the answer
+QUOTE_ONLY_ANSWERS = True  # a runner-up sentence is quoted only when it qualifies by itself
 
 
 @dataclass(frozen=True)
@@ -144,29 +146,37 @@ class ExtractiveAnswerer:
         candidates = self.candidates(part, terms, sources)
         if not candidates:
             return [], "no sentence fits the question"
-        best = candidates[0]
+        # The best-scored sentence, or a close runner-up that answers when the best does not.
+        best = next((c for c in candidates[:BEST_OF] if self.qualifies(c)), candidates[0])
         unknown = self.unknown_names(part)
         if unknown and best.similarity < UNKNOWN_TERM_SIMILARITY:
             return [], f"the documents never mention {unknown}"
-        if best.coverage < MIN_COVERAGE and best.similarity < MIN_SIMILARITY:
+        if not self.qualifies(best):
             return [], (
                 f"best sentence covers {best.coverage:.2f} of the question, "
                 f"similarity {best.similarity:.2f}"
             )
         chosen = [best]
         covered = set(best.covered)
-        for other in candidates[1:8]:
+        for other in [c for c in candidates[:8] if c is not best]:
             if len(chosen) >= budget:
                 break
             # Another sentence when it is nearly as good, or when it adds question terms the
             # chosen ones left out (often the other half of a question spanning two documents).
+            # Each quoted sentence must answer by itself, not only ride along with the best.
             adds = other.covered - covered
-            if other.score >= SECOND_SENTENCE_SHARE * best.score or (
-                adds and other.score >= 0.5 * best.score
+            if (not QUOTE_ONLY_ANSWERS or self.qualifies(other)) and (
+                other.score >= SECOND_SENTENCE_SHARE * best.score
+                or (adds and other.score >= 0.5 * best.score)
             ):
                 chosen.append(other)
                 covered |= other.covered
         return chosen, None
+
+    @staticmethod
+    def qualifies(candidate: Candidate) -> bool:
+        """Whether a sentence covers enough of the question, or is similar enough, to answer."""
+        return candidate.coverage >= MIN_COVERAGE or candidate.similarity >= MIN_SIMILARITY
 
     @staticmethod
     def compose(chosen: list[Candidate]) -> str:
