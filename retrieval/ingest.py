@@ -16,6 +16,7 @@ from retrieval.lexical import search_text
 from retrieval.loaders import SkippedFile, load_corpus
 from retrieval.passages import passage_texts
 from retrieval.store import ChunkStore
+from retrieval.text.secrets import redact_documents
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
 
 ProgressFactory = Callable[[int, str], "Progress"]
@@ -70,6 +71,7 @@ def chunk_corpus(
 ) -> tuple[list[Chunk], list[str], list[SkippedFile]]:
     """Load and chunk every file under `root`: (chunks, sources read, skipped files)."""
     documents, skipped = load_corpus(root)
+    documents = redact_documents(documents) if settings.redact_secrets else documents
     encoding = get_encoding(CHUNKING_ENCODING)
     chunks: list[Chunk] = []
     for document in documents:
