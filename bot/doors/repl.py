@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.answering.answer import Answer, short_quote
+from bot.answering.answer import Answer
 from bot.answering.conversation import Conversation
 from bot.answering.service import Answerer
+from bot.doors.quoting import display_name, display_quote, display_short_quote
 from bot.errors import CitebotError
 
 log = logging.getLogger(__name__)
@@ -24,27 +26,36 @@ Ask a question about the documents, or:
   /quit      leave (Ctrl-D works too; Ctrl-C cancels a running answer)"""
 
 
-def format_answer(answer: Answer, *, with_text: bool = True) -> str:
+def terminal_width() -> int:
+    """Columns to wrap at: the terminal's (or $COLUMNS), 100 when there is none."""
+    return max(20, shutil.get_terminal_size((100, 24)).columns)
+
+
+def format_answer(answer: Answer, *, with_text: bool = True, width: int | None = None) -> str:
     """The answer text (unless already streamed), a notice if any, and its sources below it."""
+    width = width or terminal_width()
     lines = []
     if answer.notice:
         lines.append(f"! {answer.notice}")
     if with_text:
         lines.append(
-            textwrap.fill(answer.text, width=100) if len(answer.text) < 2000 else answer.text
+            textwrap.fill(answer.text, width=width, break_on_hyphens=False, break_long_words=False)
+            if len(answer.text) < 2000
+            else answer.text
         )
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            lines.append(f"  [{c.n}] {c.title} ({c.source}{page})")
-            lines.append(f"      “{short_quote(c.quote)}”")
+            lines.append(f"  [{c.n}] {display_name(c.title)} ({display_name(c.source)}{page})")
+            lines.append(f"      “{display_short_quote(c.quote)}”")
     return "\n".join(lines)
 
 
-def format_sources(answer: Answer | None) -> str:
+def format_sources(answer: Answer | None, *, width: int | None = None) -> str:
     """Everything behind the last answer: full quotes with offsets, then what was retrieved."""
+    width = width or terminal_width()
     if answer is None:
         return "No answer yet: ask a question first."
     lines = [f"Question: {answer.standalone_question or answer.question}"]
@@ -52,14 +63,18 @@ def format_sources(answer: Answer | None) -> str:
         lines.append("Cited:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            lines.append(f"  [{c.n}] {c.title} — {c.source}{page}, characters {c.start}-{c.end}")
-            lines.append(textwrap.indent(textwrap.fill(c.quote, width=96), "      "))
+            lines.append(
+                f"  [{c.n}] {display_name(c.title)} — {display_name(c.source)}{page}, "
+                f"characters {c.start}-{c.end}"
+            )
+            quote = textwrap.fill(display_quote(c.quote), width=max(20, width - 6))
+            lines.append(textwrap.indent(quote, "      "))
     else:
         lines.append("Cited: nothing (the answer was a refusal).")
     lines.append("Retrieved:")
     for rank, hit in enumerate(answer.retrieved, start=1):
         found = ", ".join(f"{name} #{r}" for name, r in hit.found_by.items())
-        lines.append(f"  {rank}. {hit.chunk.source} score {hit.score:.4f} ({found})")
+        lines.append(f"  {rank}. {display_name(hit.chunk.source)} score {hit.score:.4f} ({found})")
     timings = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings_ms.items())
     lines.append(
         f"Backend: {answer.backend}{' ' + answer.model if answer.model else ''}; {timings}"
