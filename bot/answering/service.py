@@ -101,9 +101,13 @@ class Answerer:
         standalone = question
         usage: dict[str, int] = {}
         condense_failure: LLMError | None = None
+        # One wall-clock deadline for everything the LLM does for this answer.
+        deadline = self.llm.start_deadline() if self.llm else None
         if conversation and conversation.turns and is_follow_up(question):
             with timer.stage("condense"):
-                standalone, condense_failure = self._standalone(question, conversation, usage)
+                standalone, condense_failure = self._standalone(
+                    question, conversation, usage, deadline
+                )
         with timer.stage("retrieve"):
             hits = self.searcher.search(standalone, k) if standalone else []
         notice: str | None = None
@@ -115,7 +119,7 @@ class Answerer:
         elif self.llm and failure is None:
             # A failed condense call already waited out its retries: no second LLM call then.
             try:
-                checked = self._generate(standalone, hits, timer, usage, on_token)
+                checked = self._generate(standalone, hits, timer, usage, on_token, deadline)
             except LLMError as error:
                 failure = error
         if checked is None:
@@ -144,7 +148,11 @@ class Answerer:
         )
 
     def _standalone(
-        self, question: str, conversation: Conversation, usage: dict[str, int]
+        self,
+        question: str,
+        conversation: Conversation,
+        usage: dict[str, int],
+        deadline: float | None = None,
     ) -> tuple[str, LLMError | None]:
         """The follow-up as a standalone question, and the LLM error if condensing failed."""
         previous = conversation.last_question or ""
@@ -152,7 +160,7 @@ class Answerer:
             return expand_follow_up(question, previous), None
         prompt = self.prompts.condense.format(history=conversation.render(), question=question)
         try:
-            generation = self.llm.generate([HumanMessage(prompt)])
+            generation = self.llm.generate([HumanMessage(prompt)], deadline=deadline)
         except LLMError as error:
             return expand_follow_up(question, previous), error
         _add_usage(usage, generation.usage)
@@ -176,6 +184,7 @@ class Answerer:
         timer: Timer,
         usage: dict[str, int],
         on_token: TokenSink | None,
+        deadline: float | None = None,
     ) -> CheckedAnswer:
         assert self.llm is not None
         with timer.stage("pack"):
@@ -183,7 +192,9 @@ class Answerer:
         sources = [h.chunk for h in kept]
         stream = CheckedStream(sources, on_token) if on_token else None
         with timer.stage("generate"):
-            generation = self.llm.generate(list(messages), stream.feed if stream else None)
+            generation = self.llm.generate(
+                list(messages), stream.feed if stream else None, deadline=deadline
+            )
             if stream:
                 stream.finish()
         _add_usage(usage, generation.usage)
