@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -106,6 +108,55 @@ def enable_line_editing(history_file: Path | None) -> Callable[[], None]:
     return save
 
 
+class Spinner:
+    """A spinner on the terminal while an answer is being made; nothing when output is not a tty.
+
+    It appears only after `delay_s` (quick answers need none) and is wiped before anything else
+    is printed, so it never mixes with the answer.
+    """
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, out: TextIO, label: str = "answering…", delay_s: float = 0.3) -> None:
+        self.out = out
+        self.label = label
+        self.delay_s = delay_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._shown = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start spinning (on a tty only)."""
+        isatty = getattr(self.out, "isatty", None)
+        if isatty is None or not isatty():
+            return
+        self._thread = threading.Thread(target=self._spin, name="citebot-spinner", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        if self._stop.wait(self.delay_s):
+            return
+        for frame in itertools.cycle(self.FRAMES):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self.out.write(f"\r{frame} {self.label}")
+                self.out.flush()
+                self._shown = True
+            if self._stop.wait(0.1):
+                return
+
+    def stop(self) -> None:
+        """Stop and wipe the spinner's line; safe to call more than once."""
+        self._stop.set()
+        with self._lock:
+            if self._shown:
+                self.out.write("\r" + " " * (len(self.label) + 2) + "\r")
+                self.out.flush()
+                self._shown = False
+
+
 class Repl:
     """Reads questions, prints answers; every answer comes from the one Answerer."""
 
@@ -180,16 +231,22 @@ class Repl:
     def ask(self, question: str) -> None:
         """Answer one question, streaming tokens when the LLM backend runs."""
         streamed: list[str] = []
+        spinner = Spinner(self.out)
 
         def on_token(piece: str) -> None:
+            spinner.stop()
             streamed.append(piece)
             print(piece, end="", file=self.out, flush=True)
 
         use_stream = self.stream and self.answerer.llm is not None
+        spinner.start()
         try:
-            answer = self.answerer.answer(
-                question, self.conversation, on_token=on_token if use_stream else None
-            )
+            try:
+                answer = self.answerer.answer(
+                    question, self.conversation, on_token=on_token if use_stream else None
+                )
+            finally:
+                spinner.stop()  # before any line below is printed
         except KeyboardInterrupt:
             self.say("\n(cancelled)")
             return
