@@ -326,14 +326,21 @@ def telegram(
 
     Needs TELEGRAM_BOT_TOKEN, and TELEGRAM_ALLOWED_USERS / TELEGRAM_ALLOWED_CHATS unless --public.
     """
-    from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
-    from bot.doors.telegram.app import run_bot
+    from bot.doors.telegram.access import (
+        TelegramConfigError,
+        TelegramUnreachableError,
+        check_access,
+        validate_token,
+    )
+    from bot.doors.telegram.app import run_bot, webhook_options
     from bot.wiring import build_answerer
 
     settings = settings_of(ctx)
     try:
         validate_token(settings.telegram.bot_token)
         check_access(settings, public=public)
+        if webhook_url:
+            webhook_options(webhook_url, listen, port)  # a plain-HTTP URL fails here, not later
     except TelegramConfigError as error:
         click.echo(f"Error: {error}", err=True)
         ctx.exit(2)
@@ -345,3 +352,6 @@ def telegram(
     except TelegramConfigError as error:  # a bad webhook URL, a token Telegram rejects
         click.echo(f"Error: {error}", err=True)
         ctx.exit(2)
+    except TelegramUnreachableError as error:  # no network, a dead TELEGRAM_BASE_URL
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(1)

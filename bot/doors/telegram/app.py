@@ -26,7 +26,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -40,6 +40,7 @@ from telegram.ext import (
 from bot.answering.answer import Citation
 from bot.doors.telegram.access import (
     TelegramConfigError,
+    TelegramUnreachableError,
     check_access,
     keep_token_out_of_logs,
     validate_token,
@@ -69,6 +70,9 @@ ANSWER_THREADS = 4  # answers are CPU-bound (embedding, ranking) or wait on an L
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
+# Tries to reach the Bot API at start-up (PTB backs off between them) before giving up.
+BOOTSTRAP_RETRIES = 2
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 NOT_ALLOWED = (
@@ -446,6 +450,12 @@ def webhook_options(webhook_url: str, listen: str, port: int) -> dict[str, Any]:
             f"--webhook-url must be a full URL such as https://bot.example.com/citebot, "
             f"not {webhook_url!r}."
         )
+    # Telegram delivers webhooks over HTTPS only; plain HTTP works just with a local Bot API server.
+    if parsed.scheme != "https" and parsed.hostname not in LOOPBACK_HOSTS:
+        raise TelegramConfigError(
+            f"--webhook-url must use HTTPS (Telegram refuses plain HTTP webhooks), not "
+            f"{webhook_url!r}: put the bot behind a TLS proxy, or use long polling (no URL)."
+        )
     return {
         "listen": listen,
         "port": port,
@@ -455,6 +465,22 @@ def webhook_options(webhook_url: str, listen: str, port: int) -> dict[str, Any]:
         "secret_token": secrets.token_urlsafe(32),
         "allowed_updates": ALLOWED_UPDATES,
     }
+
+
+class OneLineNetworkErrors(logging.Filter):
+    """PTB logs each failed network loop with a full traceback; keep one line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Fold a network error's traceback into the message."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, NetworkError) and "Bootstrap" in record.getMessage():
+            return False  # start-up gave up: run_bot reports it in one line of its own
+        if isinstance(error, NetworkError):
+            record.msg = f"{record.getMessage()} ({error.message})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def run_bot(
@@ -477,13 +503,25 @@ def run_bot(
     check_access(settings, public=public)
     application = build_application(settings, answerer)
     options = webhook_options(webhook_url, listen, port) if webhook_url else None
+    quiet = OneLineNetworkErrors()
+    logging.getLogger("telegram.ext").addFilter(quiet)
     try:
         if options:
-            application.run_webhook(**options)
+            application.run_webhook(**options, bootstrap_retries=BOOTSTRAP_RETRIES)
         else:
-            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+            application.run_polling(
+                allowed_updates=ALLOWED_UPDATES, bootstrap_retries=BOOTSTRAP_RETRIES
+            )
+    except NetworkError as error:  # TimedOut too: no network, a dead TELEGRAM_BASE_URL
+        where = settings.telegram.base_url or "https://api.telegram.org"
+        raise TelegramUnreachableError(
+            f"Cannot reach the Telegram Bot API at {where} ({error.message}): check the network "
+            "and TELEGRAM_BASE_URL."
+        ) from None
     except InvalidToken:
         # PTB's message repeats the token; ours must not.
         raise TelegramConfigError(
             "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather."
         ) from None
+    finally:
+        logging.getLogger("telegram.ext").removeFilter(quiet)
