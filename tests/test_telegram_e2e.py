@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from typing import Any
 
@@ -405,3 +406,47 @@ async def test_starts_although_the_command_menu_fails(emulator: Emulator) -> Non
     )
     async with running_bot(application):
         assert application.bot.username == BOT_USERNAME
+
+
+class SlowCountingAnswerer(FakeAnswerer):
+    """A FakeAnswerer whose answers block like a slow model, counting how many run at once."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.running = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def answer(self, question: str, conversation: Any = None) -> Any:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().answer(question, conversation)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_a_slow_model_never_holds_every_thread_and_help_stays_quick(
+    emulator: Emulator,
+) -> None:
+    from bot.doors.telegram.app import ANSWER_SLOTS, ANSWER_THREADS
+
+    assert ANSWER_SLOTS < ANSWER_THREADS
+    slow = SlowCountingAnswerer(delay=2.0)
+    askers = [2000 + i for i in range(ANSWER_THREADS + 2)]
+    async with bot_session(emulator, slow, allowed_users=[*askers, ALICE]) as (_, http, token):
+        users = [user(emulator, http, token, user_id=uid) for uid in askers]
+        await asyncio.gather(*(u.send("What did Hegseth say?") for u in users))
+        await asyncio.sleep(0.5)  # every answer slot is now taken by the slow model
+        alice = user(emulator, http, token)
+        for command in ("/help", "/start"):  # /start needs an answer thread
+            started = time.monotonic()
+            await alice.send(command)
+            [reply] = await alice.replies(1, settle=0)
+            assert time.monotonic() - started < 1.5, command
+        assert "/ask" in reply.text or "Hello" in reply.text
+        replies = await asyncio.gather(*(u.replies(1, timeout=30, settle=0) for u in users))
+        assert all("Hegseth reiterated" in r[0].text for r in replies)
+    assert slow.most <= ANSWER_SLOTS

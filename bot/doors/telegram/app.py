@@ -66,7 +66,10 @@ logger = logging.getLogger(__name__)
 BotApp = Application[Any, Any, Any, Any, Any, Any]
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-ANSWER_THREADS = 4  # answers are CPU-bound (embedding, ranking) or wait on an LLM
+ANSWER_THREADS = 8  # answers are CPU-bound (embedding, ranking) or wait on an LLM
+# Answers running at once: fewer than the threads, so a slow model can never hold them all and
+# /start still finds a thread; the others wait their turn, with "typing…" shown.
+ANSWER_SLOTS = ANSWER_THREADS - 2
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
@@ -231,9 +234,12 @@ async def _answer_question(
     async with memory.lock:
         typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, private))
         try:
-            answer = await state.run(
-                functools.partial(state.answerer.answer, question, conversation=memory.conversation)
-            )
+            async with state.answer_slots:
+                answer = await state.run(
+                    functools.partial(
+                        state.answerer.answer, question, conversation=memory.conversation
+                    )
+                )
         finally:
             typing.cancel()
         answer_id = next(state.answer_ids)
@@ -421,6 +427,7 @@ def build_application(settings: Settings, answerer: Answerer) -> BotApp:
         settings=settings,
         answerer=answerer,
         quota=Quota(settings.telegram.questions_per_minute),
+        answer_slots=asyncio.Semaphore(ANSWER_SLOTS),
     )
     only_new = filters.UpdateType.MESSAGE  # edits are not new questions
     application.add_handler(CommandHandler("start", start))
