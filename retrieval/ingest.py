@@ -61,9 +61,14 @@ class IngestReport:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
-            f"{self.chunks_embedded} chunks embedded, {self.documents_total} documents / "
+            f"{_count(self.chunks_embedded, 'chunk')} embedded, {self.documents_total} documents / "
             f"{self.chunks_total} chunks in the index ({self.seconds:.1f}s)"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 chunk', '2 chunks', '0 chunks'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def chunk_corpus(

@@ -165,13 +165,13 @@ class Repl:
         *,
         answerer: Answerer,
         conversation: Conversation,
-        out: TextIO = sys.stdout,
+        out: TextIO | None = None,
         read: Callable[[str], str] = input,
         stream: bool = True,
     ) -> None:
         self.answerer = answerer
         self.conversation = conversation
-        self.out = out
+        self.out = out or sys.stdout  # looked up now, not at import (a test may have replaced it)
         self.read = read
         self.stream = stream
         self.last: Answer | None = None
