@@ -189,6 +189,7 @@ async def test_stranger_in_a_strange_group_is_refused_and_nothing_is_asked(
         [refusal] = await mallory.replies(1)
         assert "only for the people it was set up for" in refusal.text
         assert str(MALLORY) in refusal.text
+        assert f"chat's id ({STRANGERS_GROUP}) to TELEGRAM_ALLOWED_CHATS" in refusal.text
         assert refusal.reply_to is not None  # a reply to the stranger's message, in the group
         assert refusal.chat_id == STRANGERS_GROUP
         assert refusal.buttons == []

@@ -66,10 +66,12 @@ logger = logging.getLogger(__name__)
 BotApp = Application[Any, Any, Any, Any, Any, Any]
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-ANSWER_THREADS = 8  # answers are CPU-bound (embedding, ranking) or wait on an LLM
+# Answers are CPU-bound for a few tens of ms (embedding, ranking), then may wait seconds on an
+# LLM: enough threads that waiting users do not queue behind a slow model.
+ANSWER_THREADS = 16
 # Answers running at once: fewer than the threads, so a slow model can never hold them all and
 # /start still finds a thread; the others wait their turn, with "typing…" shown.
-ANSWER_SLOTS = ANSWER_THREADS - 2
+ANSWER_SLOTS = ANSWER_THREADS - 4
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
@@ -81,6 +83,11 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 NOT_ALLOWED = (
     "Sorry, this bot answers only for the people it was set up for. "
     "Ask its owner to add your user id ({user_id}) to TELEGRAM_ALLOWED_USERS."
+)
+NOT_ALLOWED_HERE = (
+    "Sorry, this bot answers only for the people it was set up for. "
+    "Ask its owner to add this chat's id ({chat_id}) to TELEGRAM_ALLOWED_CHATS "
+    "(your user id is {user_id})."
 )
 SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
 NON_TEXT = "I can only read text. Please type your question."
@@ -162,7 +169,9 @@ async def _admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     if _state(context).is_allowed(user_id, chat.id if chat else None):
         return True
     logger.info("Refused user %s in chat %s", user_id, chat.id if chat else None)
-    await _reply(update, escape(NOT_ALLOWED.format(user_id=user_id)))
+    chat_id = chat.id if chat else None
+    template = NOT_ALLOWED_HERE if chat_id is not None and chat_id != user_id else NOT_ALLOWED
+    await _reply(update, escape(template.format(user_id=user_id, chat_id=chat_id)))
     return False
 
 
