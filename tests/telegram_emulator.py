@@ -389,10 +389,10 @@ class Recording:
     inner: Any
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def answer(self, question: str, conversation: Any = None) -> Answer:
+    def answer(self, question: str, conversation: Any = None, **options: Any) -> Answer:
         """Record, then delegate."""
         self.calls.append((question, conversation))
-        result: Answer = self.inner.answer(question, conversation)
+        result: Answer = self.inner.answer(question, conversation, **options)
         return result
 
     def describe(self) -> str:
@@ -412,7 +412,9 @@ class FakeAnswerer:
     delay: float = 0.0
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def answer(self, question: str, conversation: Any = None) -> Answer:
+    def answer(
+        self, question: str, conversation: Any = None, *, deadline: float | None = None
+    ) -> Answer:
         """Answer like the real service, after `delay` seconds of (blocking) work."""
         self.calls.append((question, conversation))
         if self.delay:

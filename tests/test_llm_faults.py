@@ -153,3 +153,13 @@ def test_no_helper_threads_pile_up_after_deadlines(
     time.sleep(1.0)  # the helpers notice the deadline at their next streamed chunk
     alive = [t for t in threading.enumerate() if t.name == "citebot-llm"]
     assert len(alive) == 0, alive
+
+
+def test_a_deadline_already_spent_waiting_goes_straight_to_the_fallback(
+    answerer: Answerer, fake_openai: FakeOpenAI, long_reply: str
+) -> None:
+    # A Telegram question that waited for a free answer slot past its deadline.
+    fake_openai.reply(long_reply)
+    answer = answerer.answer(QUESTION, deadline=time.monotonic() - 1)
+    assert fake_openai.requests == []
+    assert_fallback(answer, "deadline")

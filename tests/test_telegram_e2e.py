@@ -417,12 +417,12 @@ class SlowCountingAnswerer(FakeAnswerer):
         self.most = 0
         self._lock = threading.Lock()
 
-    def answer(self, question: str, conversation: Any = None) -> Any:
+    def answer(self, question: str, conversation: Any = None, **options: Any) -> Any:
         with self._lock:
             self.running += 1
             self.most = max(self.most, self.running)
         try:
-            return super().answer(question, conversation)
+            return super().answer(question, conversation, **options)
         finally:
             with self._lock:
                 self.running -= 1

@@ -93,8 +93,13 @@ class Answerer:
         *,
         k: int | None = None,
         on_token: TokenSink | None = None,
+        deadline: float | None = None,
     ) -> Answer:
-        """Answer `question` from the documents, with checked citations."""
+        """Answer `question` from the documents, with checked citations.
+
+        `deadline` (monotonic seconds) ends the LLM's part early, e.g. when the question waited
+        for a free slot; by default the LLM gets its whole `deadline_s` from now.
+        """
         timer = Timer()
         started = time.perf_counter()
         question = question.strip()
@@ -102,7 +107,8 @@ class Answerer:
         usage: dict[str, int] = {}
         condense_failure: LLMError | None = None
         # One wall-clock deadline for everything the LLM does for this answer.
-        deadline = self.llm.start_deadline() if self.llm else None
+        if deadline is None and self.llm:
+            deadline = self.llm.start_deadline()
         if conversation and conversation.turns and is_follow_up(question):
             with timer.stage("condense"):
                 standalone, condense_failure = self._standalone(

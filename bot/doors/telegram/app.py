@@ -12,6 +12,7 @@ import functools
 import logging
 import re
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -68,10 +69,11 @@ BotApp = Application[Any, Any, Any, Any, Any, Any]
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # Answers are CPU-bound for a few tens of ms (embedding, ranking), then may wait seconds on an
 # LLM: enough threads that waiting users do not queue behind a slow model.
-ANSWER_THREADS = 16
+ANSWER_THREADS = 32
 # Answers running at once: fewer than the threads, so a slow model can never hold them all and
-# /start still finds a thread; the others wait their turn, with "typing…" shown.
-ANSWER_SLOTS = ANSWER_THREADS - 4
+# /start still finds a thread; the others wait their turn, with "typing…" shown. The LLM
+# deadline counts from the question's arrival, so waiting for a slot shortens the model's time.
+ANSWER_SLOTS = ANSWER_THREADS - 8
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
@@ -237,6 +239,7 @@ async def _answer_question(
         await _reply(update, escape(text))
         return
 
+    arrived = time.monotonic()
     memory = state.memory(message.chat_id)
     thread_id = message.message_thread_id if message.is_topic_message else None
     private = message.chat.type == ChatType.PRIVATE
@@ -246,7 +249,10 @@ async def _answer_question(
             async with state.answer_slots:
                 answer = await state.run(
                     functools.partial(
-                        state.answerer.answer, question, conversation=memory.conversation
+                        state.answerer.answer,
+                        question,
+                        conversation=memory.conversation,
+                        deadline=arrived + state.settings.llm.deadline_s,
                     )
                 )
         finally:
