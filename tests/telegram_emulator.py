@@ -422,6 +422,10 @@ class FakeAnswerer:
         lowered = question.lower()
         if "boom" in lowered:
             raise RuntimeError("secret internal detail")
+        if "index down" in lowered:
+            from retrieval.errors import IndexUnavailableError
+
+            raise IndexUnavailableError("Cannot reach the Chroma server at 127.0.0.1:9 (…).")
         citation = Citation(
             n=1,
             source=CORPUS_SOURCE,

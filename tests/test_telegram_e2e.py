@@ -300,6 +300,12 @@ async def test_llm_failure_notice_and_errors_never_show_a_traceback(emulator: Em
         assert sorry.text.startswith("Sorry, something went wrong")
         assert "Traceback" not in sorry.text and "secret internal detail" not in sorry.text
 
+        # The index unreachable (a Chroma server down): a polite line, nothing about servers.
+        await alice.send("index down")
+        [unavailable] = await alice.replies(1)
+        assert unavailable.text.startswith("Sorry, I cannot reach my documents right now")
+        assert "Chroma" not in unavailable.text and "127.0.0.1" not in unavailable.text
+
 
 async def test_flood_wait_is_waited_out_not_dropped(emulator: Emulator) -> None:
     async with bot_session(emulator, FakeAnswerer(), allowed_users=[ALICE]) as (_, http, token):

@@ -56,6 +56,7 @@ from bot.doors.telegram.format import (
 )
 from bot.doors.telegram.state import STATE_KEY, BotState, Quota
 from bot.settings import Settings
+from retrieval.errors import IndexUnavailableError
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -90,6 +91,10 @@ NOT_ALLOWED_HERE = (
     "Sorry, this bot answers only for the people it was set up for. "
     "Ask its owner to add this chat's id ({chat_id}) to TELEGRAM_ALLOWED_CHATS "
     "(your user id is {user_id})."
+)
+UNAVAILABLE = (
+    "Sorry, I cannot reach my documents right now. Please try again in a minute; "
+    "if it lasts, tell the bot's owner."
 )
 SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
 NON_TEXT = "I can only read text. Please type your question."
@@ -255,6 +260,10 @@ async def _answer_question(
                         deadline=arrived + state.settings.llm.deadline_s,
                     )
                 )
+        except IndexUnavailableError as error:  # the operator gets the how-to-fix line
+            logger.error("%s", error)
+            await _reply(update, escape(UNAVAILABLE))
+            return
         finally:
             typing.cancel()
         answer_id = next(state.answer_ids)
