@@ -32,10 +32,14 @@ aws_access_key_id = {AWS_KEY}
 The deploy bot uses {GITHUB_TOKEN} and posts with {SLACK_TOKEN}.
 The Telegram bot token is {BOT_TOKEN} for now.
 DB_PASSWORD="{PASSWORD}"
+smtp_password: mail2024pass
 {PEM}
 The gateway retries failed payments three times before giving up.
 """
-SECRETS = [OPENAI_KEY, AWS_KEY, GITHUB_TOKEN, SLACK_TOKEN, BOT_TOKEN, PASSWORD, "MIIEpAIBAAKC"]
+SECRETS = [
+    *(OPENAI_KEY, AWS_KEY, GITHUB_TOKEN, SLACK_TOKEN, BOT_TOKEN, PASSWORD),
+    *("mail2024pass", "MIIEpAIBAAKC"),
+]
 
 
 def test_every_well_known_kind_is_found_and_masked_in_place() -> None:
@@ -67,6 +71,8 @@ def test_every_well_known_kind_is_found_and_masked_in_place() -> None:
         "The secret to success is patience.",
         "Reset your password: ask the help desk.",
         "Token: a word people use for many things.",
+        "Token: Tokenization splits text into pieces.",
+        "Password: choose one that is long and hard to guess.",
     ],
 )
 def test_ordinary_prose_is_not_a_secret(text: str) -> None:

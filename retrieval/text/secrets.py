@@ -18,7 +18,13 @@ log = logging.getLogger(__name__)
 
 MASK = "*"
 
-# (kind shown to the operator, pattern); group "value" is what gets masked, else the whole match.
+_KEY = (
+    r"[A-Za-z0-9_.-]*"
+    r"(?:pass(?:word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+    r"[A-Za-z0-9_.-]*"
+)
+
+# (kind shown to the operator, pattern); a "value" group is what gets masked, else the whole match.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "private key block",
@@ -32,12 +38,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})")),
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("Telegram bot token", re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{35}\b")),
+    # KEY=value: any value of four characters or more. KEY: value (YAML, prose-like) only when the
+    # value holds a digit, so "Token: Tokenization splits text" stays as it is.
     (
         "password or token assignment",
         re.compile(
-            r"(?im)^[ \t]*(?:export[ \t]+)?[\"']?[A-Za-z0-9_.-]*"
-            r"(?:pass(?:word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
-            r"[A-Za-z0-9_.-]*[\"']?[ \t]*[:=][ \t]*[\"']?(?P<value>[^\s\"'#]{4,})"
+            rf"(?im)^[ \t]*(?:export[ \t]+)?[\"']?{_KEY}[\"']?[ \t]*"
+            r"(?:=[ \t]*[\"']?(?P<value>[^\s\"'#]{4,})"
+            r"|:[ \t]*[\"']?(?P<colon_value>(?=[^\s\"'#]*\d)[^\s\"'#]{6,}))"
         ),
     ),
 )
@@ -57,8 +65,8 @@ def find_secrets(text: str) -> list[SecretFound]:
     found: list[SecretFound] = []
     for kind, pattern in _PATTERNS:
         for match in pattern.finditer(text):
-            group = "value" if "value" in pattern.groupindex else 0
-            start, end = match.span(group)
+            values = [name for name in pattern.groupindex if match.group(name)]
+            start, end = match.span(values[0]) if values else match.span()
             if not any(f.start < end and start < f.end for f in found):
                 found.append(SecretFound(kind, start, end))
     return sorted(found, key=lambda f: f.start)
