@@ -24,6 +24,9 @@ _KEY = (
     r"[A-Za-z0-9_.-]*"
 )
 
+_VALUE = r"[^\s\"'#()\[\]{},;]"
+_NOT_CODE = r"(?!(?:await|new|None|null|nil|true|false|True|False|self|this)\b)"
+
 # (kind shown to the operator, pattern); a "value" group is what gets masked, else the whole match.
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -39,13 +42,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("Telegram bot token", re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{35}\b")),
     # KEY=value: any value of four characters or more. KEY: value (YAML, prose-like) only when the
-    # value holds a digit, so "Token: Tokenization splits text" stays as it is.
+    # value holds a digit, so "Token: Tokenization splits text" stays as it is. A value that reads
+    # as code (a call, an index, an attribute, a keyword) is an example, not a credential.
     (
         "password or token assignment",
         re.compile(
             rf"(?im)^[ \t]*(?:export[ \t]+)?[\"']?{_KEY}[\"']?[ \t]*"
-            r"(?:=[ \t]*[\"']?(?P<value>[^\s\"'#]{4,})"
-            r"|:[ \t]*[\"']?(?P<colon_value>(?=[^\s\"'#]*\d)[^\s\"'#]{6,}))"
+            rf"(?:=[ \t]*[\"']?(?P<value>{_NOT_CODE}{_VALUE}{{4,}}+)(?![(\[.])"
+            rf"|:[ \t]*[\"']?(?P<colon_value>(?={_VALUE}*\d){_VALUE}{{6,}}+)(?![(\[]))"
         ),
     ),
 )
