@@ -43,6 +43,7 @@ class SlowBotAPI:
     def __init__(self, emulator: Emulator, delay_s: float) -> None:
         self.delay_s = delay_s
         self.slowed = 0
+        self.chat_actions: list[float] = []
         upstream = emulator.url
         proxy = self
 
@@ -52,6 +53,16 @@ class SlowBotAPI:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.endswith("/sendChatAction"):
+                    # The emulator lacks it (500); Telegram answers `true`.
+                    proxy.chat_actions.append(time.monotonic())
+                    data = b'{"ok": true, "result": true}'
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 request = urllib.request.Request(
                     upstream + self.path,
                     data=body,
@@ -116,3 +127,23 @@ async def test_a_slow_bot_api_delays_replies_but_loses_none(
     assert slow_api.slowed >= len(ASKERS) + 1  # every reply really went through the slow path
     # The answers ran side by side: one delay each, not one after another.
     assert elapsed < 1.0 + 3 * DELAY_S + 5, f"took {elapsed:.1f} s"
+
+
+async def test_typing_is_shown_for_as_long_as_a_slow_answer_takes(
+    emulator: Emulator, slow_api: SlowBotAPI
+) -> None:
+    token = new_token()
+    settings = telegram_settings(
+        SimpleNamespace(base_url=slow_api.base_url), token, allowed_users=ASKERS
+    )
+    application = build_application(settings, FakeAnswerer(delay=6.0))
+    async with httpx.AsyncClient(timeout=30) as http, running_bot(application):
+        asker = ChatUser(emulator, token, http, user_id=ASKERS[0])
+        started = time.monotonic()
+        await asker.send("What did Hegseth say in the ASEAN trip?")
+        [reply] = await asker.replies(1, timeout=30)
+        answered = time.monotonic()
+    assert "Hegseth reiterated" in reply.text
+    # "typing…" lasts 5 s: it is sent again while the answer is being made, and not after.
+    assert len(slow_api.chat_actions) >= 2
+    assert all(started < at < answered for at in slow_api.chat_actions)

@@ -249,7 +249,8 @@ async def _answer_question(
     thread_id = message.message_thread_id if message.is_topic_message else None
     private = message.chat.type == ChatType.PRIVATE
     async with memory.lock:
-        typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, private))
+        # Groups too: an LLM answer can take most of a minute, and "typing…" lasts 5 s.
+        typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, True))
         try:
             async with state.answer_slots:
                 answer = await state.run(
