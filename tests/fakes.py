@@ -183,6 +183,7 @@ class ScriptedBackend:
         *,
         on_token: Callable[[str], None] | None = None,
         failed: LLMError | None = None,
+        deadline: float | None = None,
     ) -> Draft:
         """The next scripted text, with `[{fact}]` resolved to source numbers."""
         self.asked.append(question.text)

@@ -78,8 +78,9 @@ class Tampered:
         *,
         on_token: object = None,
         failed: LLMError | None = None,
+        deadline: float | None = None,
     ) -> Draft:
-        draft = self.inner.draft(question, hits, failed=failed)
+        draft = self.inner.draft(question, hits, failed=failed, deadline=deadline)
         draft.text += " or [1]. Unicorns dance on the frozen moon tonight [1]."
         return draft
 

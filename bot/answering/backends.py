@@ -65,11 +65,13 @@ class Backend(Protocol):
         *,
         on_token: TokenSink | None = None,
         failed: LLMError | None = None,
+        deadline: float | None = None,
     ) -> Draft:
         """Draft the answer; raise LLMError when the model behind it fails.
 
         `failed` says the model already failed on this question (while condensing it): a
         backend that needs the model raises it again at once instead of a second call.
+        `deadline` (monotonic seconds) is when the model's part of this answer must be done.
         """
         ...
 
@@ -114,6 +116,7 @@ class LLMAnswerBackend:
         *,
         on_token: TokenSink | None = None,
         failed: LLMError | None = None,
+        deadline: float | None = None,
     ) -> Draft:
         """Ask the model; what streams to `on_token` passes the checks sentence by sentence."""
         if failed is not None:
@@ -123,7 +126,9 @@ class LLMAnswerBackend:
         pack_ms = (time.perf_counter() - started) * 1000
         sources = [h.chunk for h in kept]
         stream = CheckedStream(sources, on_token) if on_token else None
-        generation = self.llm.generate(list(messages), stream.feed if stream else None)
+        generation = self.llm.generate(
+            list(messages), stream.feed if stream else None, deadline=deadline
+        )
         if stream:
             stream.finish()
         return Draft(
@@ -165,10 +170,13 @@ class Fallback:
         *,
         on_token: TokenSink | None = None,
         failed: LLMError | None = None,
+        deadline: float | None = None,
     ) -> Draft:
         """The primary's draft, or the secondary's when the primary fails."""
         try:
-            return self.primary.draft(question, hits, on_token=on_token, failed=failed)
+            return self.primary.draft(
+                question, hits, on_token=on_token, failed=failed, deadline=deadline
+            )
         except LLMError as error:
             draft = self.secondary.draft(question, hits)
             draft.notice = f"The LLM failed ({error}); this is the offline {draft.backend} answer."

@@ -99,17 +99,25 @@ class Answerer:
         *,
         k: int | None = None,
         on_token: TokenSink | None = None,
+        deadline: float | None = None,
     ) -> Answer:
-        """Answer `question` from the documents, with checked citations."""
+        """Answer `question` from the documents, with checked citations.
+
+        `deadline` (monotonic seconds) ends the LLM's part early, e.g. when the question waited
+        for a free slot; by default the LLM gets its whole `deadline_s` from now.
+        """
         timer = Timer()
         started = time.perf_counter()
         question = question.strip()
         standalone = question
         usage: dict[str, int] = {}
         failure: LLMError | None = None
+        # One wall-clock deadline for everything the LLM does for this answer.
+        if deadline is None and self.condenser:
+            deadline = self.condenser.start_deadline()
         if conversation and conversation.turns and is_follow_up(question):
             with timer.stage("condense"):
-                standalone, failure = self._standalone(question, conversation, usage)
+                standalone, failure = self._standalone(question, conversation, usage, deadline)
         parsed = parse_question(standalone)
         with timer.stage("retrieve"):
             hits = self.searcher.search(standalone, k) if standalone else []
@@ -122,7 +130,11 @@ class Answerer:
         else:
             with timer.stage("generate"):
                 draft = self.backend.draft(
-                    parsed, hits, on_token=on_token if self.streams else None, failed=failure
+                    parsed,
+                    hits,
+                    on_token=on_token if self.streams else None,
+                    failed=failure,
+                    deadline=deadline,
                 )
             _add_usage(usage, draft.usage)
             for stage, ms in draft.timings_ms.items():
@@ -162,7 +174,11 @@ class Answerer:
         ]
 
     def _standalone(
-        self, question: str, conversation: Conversation, usage: dict[str, int]
+        self,
+        question: str,
+        conversation: Conversation,
+        usage: dict[str, int],
+        deadline: float | None = None,
     ) -> tuple[str, LLMError | None]:
         """The follow-up as a standalone question, and the LLM error if condensing failed."""
         previous = conversation.last_question or ""
@@ -170,7 +186,7 @@ class Answerer:
             return expand_follow_up(question, previous), None
         prompt = self.prompts.condense.format(history=conversation.render(), question=question)
         try:
-            generation = self.condenser.generate([HumanMessage(prompt)])
+            generation = self.condenser.generate([HumanMessage(prompt)], deadline=deadline)
         except LLMError as error:
             return expand_follow_up(question, previous), error
         _add_usage(usage, generation.usage)

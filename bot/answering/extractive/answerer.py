@@ -17,6 +17,7 @@ from bot.answering.extractive.answer_fit import (
     office_missing,
     speaker_conflict,
 )
+from bot.answering.markers import neutralise_markers
 from bot.answering.question import ParsedQuestion, expected_answer_type, names, term_weights
 from bot.errors import LLMError
 from retrieval.documents import Chunk, ScoredChunk
@@ -114,6 +115,7 @@ class ExtractiveAnswerer:
         *,
         on_token: TokenSink | None = None,
         failed: LLMError | None = None,
+        deadline: float | None = None,
     ) -> Draft:
         """Quote the best sentences with their `[n]`, or nothing when the sources do not cover it.
 
@@ -183,7 +185,7 @@ class ExtractiveAnswerer:
         """The draft: verbatim sentences, each followed by its `[n]`."""
         parts: list[str] = []
         for c in chosen:
-            body = c.text.rstrip()
+            body = neutralise_markers(c.text.rstrip())  # a document's "[2]" is not a citation
             end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
             parts.append(f"{body}{end_mark} [{c.source_number}]")
         return " ".join(parts)
