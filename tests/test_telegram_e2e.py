@@ -118,12 +118,12 @@ async def test_unanswerable_question_is_refused_with_places_to_look(
 ) -> None:
     async with bot_session(emulator, real_answerer, allowed_users=[ALICE]) as (_, http, token):
         alice = user(emulator, http, token)
-        await alice.send("What did Hegseth say about Taiwan?")
+        await alice.send("What did Hegseth say about Myanmar's civil war?")
         [reply] = await alice.replies(1)
         # The fixed refusal, then the closest documents as places to look, never as sources.
         refusal, _, places = reply.text.partition("\n\n")
         assert refusal == REFUSAL
-        assert places.startswith("Closest passages, places to look")
+        assert "Closest passages, places to look" in places.split("\n")[0]
         assert "000_a03238ee93841bab.txt" in places and "[1]" not in places
         assert reply.buttons == []
 
