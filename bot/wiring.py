@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -66,15 +67,22 @@ def build_answerer(
     chat_model: BaseChatModel | None = None,
     ingest: bool = True,
     progress: bool = False,
+    warn: Callable[[str], None] = log.warning,
 ) -> Answerer:
     """The answer service the settings describe; ingests the corpus incrementally first.
 
     `chat_model` injects a LangChain chat model (tests pass a fake); otherwise the backend is
     chosen from the settings: an LLM when a key or base URL is configured, else extractive.
+    A process reading a Chroma server without the corpus folder answers from what the server
+    holds, without ingesting. `warn` receives the lines a user should see (an unfinished ingest).
     """
     prompts = load_prompts()  # fails at start-up if a template does not fit the code
     index = open_index(settings)
-    if ingest:
+    reader_only = bool(settings.retrieval.chroma_host) and not settings.paths.corpus_dir.is_dir()
+    unfinished = index.unfinished_ingest()
+    if unfinished:
+        warn(unfinished_ingest_message(unfinished, repairing=ingest and not reader_only))
+    if ingest and not reader_only:
         report = index.ingest(settings.paths.corpus_dir, progress=progress_bars(progress))
         for skipped in report.skipped:
             log.warning("skipped %s: %s", skipped.source, skipped.reason)
@@ -95,6 +103,19 @@ def build_answerer(
         llm=make_llm_backend(settings, chat_model),
         prompts=prompts,
         settings=settings.llm,
+    )
+
+
+def unfinished_ingest_message(started: str, *, repairing: bool = False) -> str:
+    """What a user is told when the last ingest did not finish (killed or crashed)."""
+    fix = (
+        "ingesting again now to repair it."
+        if repairing
+        else "run `citebot ingest` again to repair it."
+    )
+    return (
+        f"The last ingest (started {started}) did not finish, so the index may be missing "
+        f"documents: {fix}"
     )
 
 
