@@ -51,6 +51,7 @@ def embeddings_for(settings: Settings) -> NamedEmbeddings:
         settings.retrieval,
         api_key=key.get_secret_value() if key else None,
         base_url=settings.llm.openai_base_url or None,
+        model_cache_dir=settings.paths.models_dir,
     )
 
 

@@ -116,7 +116,7 @@ def _embed_group(
     vectors: list[list[list[float]]] = [[[] for _ in chunk_texts] for chunk_texts in texts]
     for start in range(0, len(flat), batch_size):
         batch = flat[start : start + batch_size]
-        embedded = embeddings.embed_documents([texts[i][j] for _, i, j in batch])
+        embedded = embeddings.embed_for_index([texts[i][j] for _, i, j in batch])
         for (_, i, j), vector in zip(batch, embedded, strict=True):
             vectors[i][j] = vector
     return vectors
