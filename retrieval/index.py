@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,10 +97,12 @@ class CorpusIndex:
                 "or set CITEBOT_CORPUS_DIR."
             )
         self._check_corpus_root(root)
+        began = time.perf_counter()
         # Marked before anything is written, cleared only at the end: a killed ingest stays visible.
         unfinished = self.store.begin_ingest()
         stamp, _ = self.store.version()
-        chunks, sources, skipped = chunk_corpus(root, self.settings)
+        stages: dict[str, float] = {}
+        chunks, sources, skipped = chunk_corpus(root, self.settings, stages)
         report = ingest_chunks(
             chunks,
             sources,
@@ -115,7 +118,10 @@ class CorpusIndex:
         changed = bool(report.changed or report.chunks_embedded or report.chunks_removed)
         # A new stamp tells every reader (this process or another machine) to rebuild its BM25.
         self.store.finish_ingest(changed=changed or unfinished is not None or stamp is None)
+        started = time.perf_counter()
         self.lexical()
+        report.stages = {**stages, **report.stages, "bm25": time.perf_counter() - started}
+        report.seconds = time.perf_counter() - began
         return report
 
     def unfinished_ingest(self) -> str | None:

@@ -142,3 +142,11 @@ def test_an_ingest_that_did_not_finish_is_recorded_until_one_does(corpus: Path) 
     repaired.ingest(corpus)
     assert repaired.stats().unfinished_ingest is None
     assert repaired.unfinished_ingest() is None
+
+
+def test_an_ingest_reports_where_its_time_went(corpus: Path) -> None:
+    report = open_index(WordOverlapEmbeddings()).ingest(corpus)
+
+    assert set(report.stages) == {"load", "chunk", "embed", "store", "bm25"}
+    assert all(seconds >= 0 for seconds in report.stages.values())
+    assert sum(report.stages.values()) <= report.seconds
