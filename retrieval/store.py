@@ -120,8 +120,9 @@ class ChunkStore:
                 self.collection = self.client.get_collection(name, embedding_function=None)
             except Exception as error:  # chromadb raises plain ValueError/NotFoundError/…
                 raise IndexUnavailableError(
-                    f"Cannot read the index collection '{self.collection.name}': {error}. Run "
-                    "`citebot ingest` to create it again."
+                    f"Cannot read the index collection '{self.collection.name}' ({error}): "
+                    "check that the Chroma server is running, or run `citebot ingest` if the "
+                    "collection was deleted."
                 ) from error
         return dict(self.collection.metadata or {})
 
