@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -62,6 +63,17 @@ def open_index(settings: Settings, *, rebuild: bool = False) -> CorpusIndex:
     )
 
 
+def corpus_folder(settings: Settings, index: CorpusIndex) -> Path:
+    """The folder to answer from: CITEBOT_CORPUS_DIR when set, else the one this index was
+    last ingested from (so `citebot ingest PATH` then `citebot ask` just works), else corpus/."""
+    if "corpus_dir" in settings.paths.model_fields_set:
+        return settings.paths.corpus_dir
+    recorded = index.store.metadata.get("corpus_root")
+    if recorded and Path(str(recorded)).is_dir():
+        return Path(str(recorded))
+    return settings.paths.corpus_dir
+
+
 def build_answerer(
     settings: Settings,
     *,
@@ -69,22 +81,25 @@ def build_answerer(
     ingest: bool = True,
     progress: bool = False,
     warn: Callable[[str], None] = log.warning,
+    corpus: Path | None = None,
 ) -> Answerer:
     """The answer service the settings describe; ingests the corpus incrementally first.
 
     `chat_model` injects a LangChain chat model (tests pass a fake); otherwise the backend is
     chosen from the settings: an LLM when a key or base URL is configured, else extractive.
-    A process reading a Chroma server without the corpus folder answers from what the server
-    holds, without ingesting. `warn` receives the lines a user should see (an unfinished ingest).
+    `corpus` is the folder to answer from (default: `corpus_folder`). A process reading a Chroma
+    server without that folder answers from what the server holds, without ingesting. `warn`
+    receives the lines a user should see (an ingest that did not finish).
     """
     prompts = load_prompts()  # fails at start-up if a template does not fit the code
     index = open_index(settings)
-    reader_only = bool(settings.retrieval.chroma_host) and not settings.paths.corpus_dir.is_dir()
+    root = corpus or corpus_folder(settings, index)
+    reader_only = bool(settings.retrieval.chroma_host) and not root.is_dir()
     unfinished = index.unfinished_ingest()
     if unfinished:
         warn(unfinished_ingest_message(unfinished, repairing=ingest and not reader_only))
     if ingest and not reader_only:
-        report = index.ingest(settings.paths.corpus_dir, progress=progress_bars(progress))
+        report = index.ingest(root, progress=progress_bars(progress))
         for skipped in report.skipped:
             log.warning("skipped %s: %s", skipped.source, skipped.reason)
     searcher = index.searcher()
