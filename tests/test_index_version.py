@@ -150,3 +150,30 @@ def test_an_ingest_reports_where_its_time_went(corpus: Path) -> None:
     assert set(report.stages) == {"load", "chunk", "embed", "store", "bm25"}
     assert all(seconds >= 0 for seconds in report.stages.values())
     assert sum(report.stages.values()) <= report.seconds
+
+
+def test_ask_says_the_last_ingest_did_not_finish_and_repairs_it(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import bot.wiring
+    from bot.doors.cli import cli
+
+    monkeypatch.setenv("CITEBOT_CORPUS_DIR", str(corpus))
+    monkeypatch.setattr(
+        bot.wiring, "make_embeddings", lambda settings, **_: WordOverlapEmbeddings()
+    )
+    index = open_index(WordOverlapEmbeddings())
+    index.ingest(corpus)
+    index.store.begin_ingest()  # as a killed ingest leaves it
+
+    stats = CliRunner().invoke(cli, ["stats"])
+    assert "did not finish" in stats.stderr and "run `citebot ingest` again" in stats.stderr
+
+    ask = CliRunner().invoke(cli, ["ask", "How many people did the dispute displace?"])
+    assert ask.exit_code == 0, ask.output
+    assert "did not finish" in ask.stderr and "ingesting again now" in ask.stderr
+
+    after = CliRunner().invoke(cli, ["stats"])
+    assert after.exit_code == 0 and "did not finish" not in after.stderr
