@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import SETTING_NAMES
 from fake_openai import stub
 from fakes import ScriptedBackend, WordOverlapEmbeddings
 
@@ -43,9 +44,17 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, docs: dict[str, str])
     return build_answerer(load_settings(env_file=None))
 
 
-@pytest.fixture
-def harbour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Answerer:
-    return build(tmp_path, monkeypatch, HARBOUR)
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Answerer]:
+    """One answer service over HARBOUR for the whole module (tests only read it)."""
+    root = tmp_path_factory.mktemp("harbour")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in SETTING_NAMES:
+            patch.delenv(name, raising=False)
+        patch.setenv("CITEBOT_MODEL_CACHE_DIR", str(model_cache))
+        patch.setenv("CITEBOT_DATA_DIR", str(root / "data"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield build(root, patch, HARBOUR)
 
 
 def with_backend(base: Answerer, backend: Backend) -> Answerer:
