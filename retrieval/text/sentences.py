@@ -6,7 +6,7 @@ import re
 
 # A sentence ends at . ! ? (optionally followed by closing quotes or brackets) before white space.
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(\s+)|\n+")
-# A period after these does not end a sentence ("Adm. Dong Jun", "the U.S. commitment").
+# A period after these does not end a sentence ("Adm. Smith", "the U.S. commitment").
 _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Adm|Gen|Lt|Col|Maj|Capt|Cmdr|Sgt|Gov|Sen|Rep|Sec|Pres|St|Jr|Sr"
     r"|Inc|Corp|Ltd|Co|No|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec)"
