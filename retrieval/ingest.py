@@ -69,7 +69,7 @@ def chunk_corpus(
     root: Path, settings: RetrievalSettings
 ) -> tuple[list[Chunk], list[str], list[SkippedFile]]:
     """Load and chunk every file under `root`: (chunks, sources read, skipped files)."""
-    documents, skipped = load_corpus(root)
+    documents, skipped = load_corpus(root, settings.max_file_mb)
     encoding = get_encoding(CHUNKING_ENCODING)
     chunks: list[Chunk] = []
     for document in documents:
