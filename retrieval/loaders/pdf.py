@@ -42,8 +42,12 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             raise UnreadableFileError(f"it is not a readable PDF ({error}{said})") from error
     if not any(line for page in pages for line in page):
         raise UnreadableFileError("the PDF has no extractable text (scanned images need OCR first)")
-    builder.title = str(metadata_title).strip()
     _add_lines(_without_furniture(pages), builder)
+    builder.title = str(metadata_title).strip()
+    # Without metadata, a heading that opens the file is its title; a first line cut off is not.
+    first = builder.blocks[0] if builder.blocks else None
+    if not builder.title and first is not None and first.kind == "heading":
+        builder.title = builder.text[first.start : first.end]
 
 
 @contextmanager

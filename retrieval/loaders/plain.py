@@ -105,11 +105,19 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
 
 
 def _soft_break(previous: str, line: str, width: int) -> bool:
-    """Whether the break after `previous` was made by wrapping: the next word would not have fit."""
+    """Whether the break after `previous` was made by wrapping, not by the writer.
+
+    A line that goes on in lower case continues a sentence. Otherwise, in a hard-wrapped file,
+    the break was the wrapping's when the next word would not have fit on the line.
+    """
+    words = line.split()
+    if not words:
+        return False
+    if words[0][0].islower():
+        return True
     if not _MIN_WRAP <= width <= _MAX_WRAP:
         return False
-    next_word = line.split()[0] if line.split() else ""
-    return len(previous.rstrip()) + 1 + len(next_word) > width
+    return len(previous.rstrip()) + 1 + len(words[0]) > width
 
 
 def _join(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
