@@ -56,7 +56,9 @@ def documents(split: str) -> list[tuple[str, str, list[str], list[dict[str, Any]
             group = paragraphs[first : first + PARAGRAPHS_PER_DOCUMENT]
             name = f"{article['title']}_{first // PARAGRAPHS_PER_DOCUMENT:02d}"
             qas = [qa for p in group for qa in p["qas"]]
-            out.append((name, article["title"].replace("_", " "), [p["context"] for p in group], qas))
+            out.append(
+                (name, article["title"].replace("_", " "), [p["context"] for p in group], qas)
+            )
     return out
 
 
@@ -89,12 +91,18 @@ def render(fmt: str, title: str, part: int, paragraphs: list[str], rng: random.R
         for n, paragraph in enumerate(paragraphs, start=1):
             lines.append(f"## Section {n}\n")
             words = paragraph.split(" ")
-            words = [f"**{w}**" if len(w) > 6 and w.isalpha() and rng.random() < 0.1 else w for w in words]
+            words = [
+                f"**{w}**" if len(w) > 6 and w.isalpha() and rng.random() < 0.1 else w
+                for w in words
+            ]
             lines.append(textwrap.fill(" ".join(words), 80) + "\n")
         lines.append("## See also\n\n- Related articles\n- External links\n")
         return "\n".join(lines).encode()
     if fmt == "html":
-        body = "\n".join(f"<h2>Section {n}</h2>\n<p>{inline_markup(p, rng)}</p>" for n, p in enumerate(paragraphs, 1))
+        body = "\n".join(
+            f"<h2>Section {n}</h2>\n<p>{inline_markup(p, rng)}</p>"
+            for n, p in enumerate(paragraphs, 1)
+        )
         return (
             f"<!doctype html><html><head><title>{html.escape(heading)}</title></head><body>"
             '<header><a href="/">Home</a> | <a href="/search">Search</a></header>'

@@ -12,6 +12,12 @@ _MAX_TITLE_WORDS = 24
 _MAX_HEADING_WORDS = 14
 # A line of a contents page or an index: a label, a run of leader dots, a page number.
 _LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$|…{2,}")
+# A section number before a capitalised title: "3.4 INTEGRATE", "2. Setup", "A.1 Tables".
+_NUMBERED = re.compile(r"^(?:\d+|[A-Z])(?:\.\d+)*\.?\s+[A-Z]")
+# Words a title-cased heading leaves in lower case.
+_MINOR_WORDS = frozenset(
+    "a an and as at but by for from in into of on or the to vs via with without".split()
+)
 _SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d", ")")
 
 
@@ -25,10 +31,31 @@ def is_leader_line(line: str) -> bool:
     return bool(_LEADER.search(line))
 
 
-def looks_like_heading(text: str) -> bool:
-    """A short line that does not end a sentence: a heading when it stands alone as a block."""
+def looks_like_heading(text: str, *, strict: bool = False) -> bool:
+    """Whether a short line reads as a heading: it starts with a capital or a section number and
+    does not end a sentence or stop mid-phrase.
+
+    `strict` is for lines that may not stand alone (a PDF line): then data lines ("Size: 721,466",
+    a row of numbers) are not headings, and a long one must be in title case.
+    """
     words = text.split()
-    return 0 < len(words) <= _MAX_HEADING_WORDS and not text.rstrip().endswith(_SENTENCE_END)
+    if not 0 < len(words) <= _MAX_HEADING_WORDS or text.rstrip().endswith(_SENTENCE_END):
+        return False
+    if words[-1].lower() in _MINOR_WORDS:
+        return False  # a line cut off mid-phrase ("National Institute of")
+    numbered = _NUMBERED.match(text)
+    if numbered and not strict:
+        return True
+    body = text[numbered.end() - 1 :] if numbered else text
+    lettered = [w for w in body.split() if any(c.isalpha() for c in w)]
+    if not lettered or not (numbered or lettered[0][0].isupper()):
+        return False
+    if not strict:
+        return True
+    if ":" in body or any(c.isdigit() for c in body):
+        return False
+    capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
+    return len(lettered) <= 6 or len(capitalised) >= 0.75 * len(lettered)
 
 
 def table_row_text(headers: list[str], cells: list[str]) -> str:

@@ -12,6 +12,25 @@ _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 # Admonition markers are presentation: `:::note`, `:::`, `> [!NOTE]`.
 _ADMONITION = re.compile(r"^\s*:::\s*\w*[^\n]*$", re.MULTILINE)
 _CALLOUT = re.compile(r"^\[!\w+\]\s*")
+# Python-Markdown / MkDocs admonitions: a `!!! note "Title"` line, then the body indented.
+_INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
+
+
+def _unwrap_admonitions(text: str) -> str:
+    """`!!! note` blocks as plain paragraphs: the marker line dropped, the body dedented."""
+    out: list[str] = []
+    inside = False
+    for line in text.split("\n"):
+        if _INDENTED_ADMONITION.match(line):
+            inside = True
+            out.append("")
+            continue
+        if inside and (line.startswith(("    ", "\t")) or not line.strip()):
+            out.append(line[4:] if line.startswith("    ") else line.lstrip("\t"))
+            continue
+        inside = False
+        out.append(line)
+    return "\n".join(out)
 
 
 def read_markdown(text: str, builder: DocumentBuilder) -> None:
@@ -24,7 +43,7 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         if title:
             builder.title = title.group(1).strip().strip("\"'")
         text = text[front.end() :]
-    text = _ADMONITION.sub("", text)
+    text = _unwrap_admonitions(_ADMONITION.sub("", text))
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     first_heading = ""
     headers: list[str] = []

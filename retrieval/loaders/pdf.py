@@ -45,9 +45,9 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
     _add_lines(_without_furniture(pages), builder)
     builder.title = str(metadata_title).strip()
     # Without metadata, a heading that opens the file is its title; a first line cut off is not.
-    first = builder.blocks[0] if builder.blocks else None
-    if not builder.title and first is not None and first.kind == "heading":
-        builder.title = builder.text[first.start : first.end]
+    opening = [b for b in builder.blocks[:5] if b.kind == "heading"]
+    if not builder.title and opening:
+        builder.title = builder.text[opening[0].start : opening[0].end]
 
 
 @contextmanager
@@ -72,7 +72,8 @@ def _pypdf_warnings() -> Iterator[list[str]]:
 
 
 def _shape(line: str) -> str:
-    return re.sub(r"\d+", "#", line.lower())
+    """A line without its numbers: "Guide 3.1  page 7" and "page 8  Guide 3.1" are one line."""
+    return " ".join(re.sub(r"\d+", " ", line.lower()).split())
 
 
 def _without_furniture(pages: list[list[str]]) -> list[list[tuple[str, int]]]:
@@ -82,8 +83,9 @@ def _without_furniture(pages: list[list[str]]) -> list[list[tuple[str, int]]]:
         lines = [line for line in lines if line]
         counts.update({_shape(line) for line in lines[:2] + lines[-2:]})
     # On most pages, and on at least two: a line at the edge of every page of a short file counts.
-    needed = max(2, (len(pages) + 1) // 2)
-    running = {shape for shape, count in counts.items() if count >= needed}
+    # A third of the pages: running heads often alternate between odd and even pages.
+    needed = max(2, (len(pages) + 2) // 3)
+    running = {shape for shape, count in counts.items() if count >= needed and shape}
     out = []
     for number, lines in enumerate(pages, start=1):
         kept = [line for line in lines if line]
@@ -116,6 +118,9 @@ def _add_lines(pages: list[list[tuple[str, int]]], builder: DocumentBuilder) -> 
     for text, page in lines:
         ends_sentence = previous.endswith(_SENTENCE_END)
         short = len(previous) < _SHORT_LINE * width
+        # Lines inside a paragraph run to the margin; a short one ends its paragraph unless the
+        # next line carries on in lower case.
+        ends_paragraph = short and (ends_sentence or not text[:1].islower())
         if is_leader_line(text):
             emit()
             builder.add("furniture", text, page_marks=[(0, page)])
@@ -124,14 +129,14 @@ def _add_lines(pages: list[list[tuple[str, int]]], builder: DocumentBuilder) -> 
             kind = "list_item"
             current = [(_BULLET.sub("", text), page)]
         elif (
-            looks_like_heading(text)
+            looks_like_heading(text, strict=True)
             and (not previous or ends_sentence or not current)
             and (len(text) < _SHORT_LINE * width)
         ):
             emit()
             builder.heading(text, page_marks=[(0, page)])
         else:
-            if current and short and ends_sentence:
+            if current and ends_paragraph:
                 emit()
             current.append((text, page))
         previous = text
