@@ -61,8 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(ingest.output.strip().splitlines()[-1])
     result = CliRunner().invoke(
         cli,
-        ["eval", str(DATA / "questions.jsonl"), "--out", str(args.out), "--backend", "extractive"]
-        + ["--quiet"],
+        [
+            "eval",
+            str(DATA / "questions.jsonl"),
+            "--out",
+            str(args.out),
+            "--backend",
+            "extractive",
+            "--quiet",
+        ],
         catch_exceptions=False,
     )
     print(result.output)

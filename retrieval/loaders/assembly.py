@@ -16,7 +16,28 @@ _LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$|…{2,}")
 _NUMBERED = re.compile(r"^(?:\d+|[A-Z])(?:\.\d+)*\.?\s+[A-Z]")
 # Words a title-cased heading leaves in lower case.
 _MINOR_WORDS = frozenset(
-    "a an and as at but by for from in into of on or the to vs via with without".split()
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "but",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "vs",
+        "via",
+        "with",
+        "without",
+    ]
 )
 _SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d", ")")
 
