@@ -179,6 +179,10 @@ def guess_title(text: str, blocks: list[Block]) -> str:
     for block in blocks[:15]:
         line = text[block.start : block.end].split("\n")[0].strip()
         words = line.split()
-        if 4 <= len(words) <= _MAX_TITLE_WORDS and not line.endswith((".", ":", "?", ",")):
+        if (
+            4 <= len(words) <= _MAX_TITLE_WORDS
+            and not line.endswith((".", ":", "?", ","))
+            and ". " not in line  # a headline is one phrase, not sentences
+        ):
             return line
     return ""
