@@ -8,13 +8,22 @@ overhead. Every reply is checked against the in-process answer: none lost, none 
 
     npm ci --prefix tests
     .venv/bin/python benchmarks/telegram_load.py [--users 20] [--questions 10]
+
+With --slow-llm the bot answers through the LLM backend, pointed at the loopback
+OpenAI-compatible server of the tests, which answers slowly: most requests after 1-3 s, some
+dripping a byte at a time, some stalling (both past the deadline). Every user must get an answer
+or the extractive fallback within the deadline plus the wait for a free answer slot, and a
+separate user sends /help every second throughout: its reply times are reported too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import random
 import statistics
 import sys
 import time
@@ -36,7 +45,8 @@ from telegram_emulator import (  # noqa: E402
 )
 
 from bot.answering.conversation import Conversation  # noqa: E402
-from bot.doors.telegram.app import ANSWER_THREADS, build_application  # noqa: E402
+from bot.answering.prompts import REFUSAL  # noqa: E402
+from bot.doors.telegram.app import ANSWER_SLOTS, ANSWER_THREADS, build_application  # noqa: E402
 from bot.doors.telegram.format import format_answer  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.wiring import build_answerer  # noqa: E402
@@ -142,6 +152,126 @@ async def through_telegram(
     return times, sum(r[1] for r in results), sum(r[2] for r in results), wall
 
 
+def slow_script(server: Any, requests: int, seed: int = 0) -> dict[str, int]:
+    """Queue `requests` slow replies on the fake server: how many of each kind."""
+    from fake_openai import Reply
+
+    rng = random.Random(seed)
+    kinds = {"slow 1-3 s": 0, "drip (past the deadline)": 0, "stall (past the deadline)": 0}
+    for _ in range(requests):
+        roll = rng.random()
+        if roll < 0.8:
+            server.script.append(Reply(text=REFUSAL, delay_s=rng.uniform(1.0, 3.0)))
+            kinds["slow 1-3 s"] += 1
+        elif roll < 0.9:
+            server.script.append(Reply(text=REFUSAL * 20, drip_s=1.0, drip_bytes=8))
+            kinds["drip (past the deadline)"] += 1
+        else:
+            server.script.append(Reply(text=REFUSAL, delay_s=600))
+            kinds["stall (past the deadline)"] += 1
+    return kinds
+
+
+async def slow_user(
+    user: ChatUser, questions: list[str], timeout: float
+) -> tuple[list[float], int, int]:
+    """Ask in turn under a slow LLM; returns (seconds per answer, fallbacks, unanswered)."""
+    times, fallbacks, missing = [], 0, 0
+    for question in questions:
+        started = time.perf_counter()
+        await user.send(question)
+        try:
+            received = await user.replies(1, timeout=timeout, settle=0, poll=0.1)
+        except TimeoutError:
+            missing += 1
+            continue
+        times.append(time.perf_counter() - started)
+        fallbacks += any("⚠️" in r.text for r in received)
+        await asyncio.sleep(0.3)
+        await user.fetch()  # the rest of a long answer, if it came in several messages
+    return times, fallbacks, missing
+
+
+async def help_prober(user: ChatUser, stop: asyncio.Event) -> list[float]:
+    """Send /help every second until `stop`; seconds each reply took."""
+    times = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        await user.send("/help")
+        await user.replies(1, timeout=30, settle=0, poll=0.05)
+        times.append(time.perf_counter() - started)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+    return times
+
+
+async def slow_through_telegram(
+    emulator: Emulator, answerer: Any, plan: list[list[str]], timeout: float
+) -> tuple[list[float], int, int, list[float], float]:
+    """Users and a /help prober at once: (times, fallbacks, unanswered, help times, wall)."""
+    token = new_token()
+    user_ids = [FIRST_USER + u for u in range(len(plan) + 1)]
+    settings = telegram_settings(emulator, token, allowed_users=user_ids, questions_per_minute=1000)
+    application = build_application(settings, answerer)
+    limits = httpx.Limits(max_connections=len(plan) * 2 + 4)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http, running_bot(application):
+        users = [ChatUser(emulator, token, http, user_id=uid) for uid in user_ids]
+        stop = asyncio.Event()
+        prober = asyncio.create_task(help_prober(users[-1], stop))
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(slow_user(u, q, timeout) for u, q in zip(users, plan, strict=False))
+        )
+        wall = time.perf_counter() - started
+        stop.set()
+        help_times = await prober
+    times = [t for result in results for t in result[0]]
+    return times, sum(r[1] for r in results), sum(r[2] for r in results), help_times, wall
+
+
+def slow_llm_main(args: argparse.Namespace) -> None:
+    """The --slow-llm run: the LLM backend against a slow loopback server."""
+    from fake_openai import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    os.environ.update(
+        OPENAI_BASE_URL=server.base_url,
+        CITEBOT_BACKEND="llm",
+        CITEBOT_LLM_DEADLINE=str(args.deadline),
+        CITEBOT_LLM_TIMEOUT=str(min(15.0, args.deadline)),
+    )
+    try:
+        settings = load_settings()
+        print("Opening the index and loading the model…", file=sys.stderr)
+        answerer = build_answerer(settings)
+        plan = questions_for(args.users, args.questions)
+        # Follow-ups cost a second (condense) request: queue enough for both.
+        kinds = slow_script(server, 3 * args.users * args.questions)
+        emulator = Emulator().start()
+        try:
+            times, fallbacks, missing, help_times, wall = asyncio.run(
+                slow_through_telegram(emulator, answerer, plan, args.timeout)
+            )
+        finally:
+            emulator.stop()
+        used = len(server.requests)
+    finally:
+        server.stop()
+    total = args.users * args.questions
+    print(
+        f"\n{args.users} users x {args.questions} questions = {total} questions with a slow LLM "
+        f"(deadline {args.deadline:g} s; {ANSWER_SLOTS} answer slots on {ANSWER_THREADS} threads)"
+    )
+    print(f"LLM replies queued by kind: {kinds}; requests made: {used}")
+    print(f"{'path':<38}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'wall s':>8}")
+    print(row("Telegram, answers", times, wall))
+    print(row("Telegram, /help during the load", help_times))
+    print(
+        f"\nanswered: {len(times)}/{total} (of which the extractive fallback: {fallbacks}); "
+        f"unanswered within {args.timeout:g} s: {missing}; max answer {max(times):.1f} s"
+    )
+
+
 def row(name: str, times: list[float], wall: float | None = None) -> str:
     """One line of the table."""
     p50, p95 = percentile(times, 50) * 1000, percentile(times, 95) * 1000
@@ -156,9 +286,18 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--questions", type=int, default=10, help="per user")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per answer")
+    parser.add_argument(
+        "--slow-llm", action="store_true", help="answer through a slow loopback LLM server"
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=8.0, help="CITEBOT_LLM_DEADLINE for --slow-llm"
+    )
     args = parser.parse_args()
     if not emulator_installed():
         sys.exit("The emulator is missing: run `npm ci --prefix tests` first.")
+    if args.slow_llm:
+        slow_llm_main(args)
+        return
 
     settings = load_settings()
     history = settings.llm.history_tokens

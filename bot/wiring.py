@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -60,22 +61,36 @@ def open_index(settings: Settings, *, rebuild: bool = False) -> CorpusIndex:
     )
 
 
+def corpus_folder(settings: Settings, index: CorpusIndex) -> Path:
+    """The folder to answer from: CITEBOT_CORPUS_DIR when set, else the one this index was
+    last ingested from (so `citebot ingest PATH` then `citebot ask` just works), else corpus/."""
+    if "corpus_dir" in settings.paths.model_fields_set:
+        return settings.paths.corpus_dir
+    recorded = index.store.metadata.get("corpus_root")
+    if recorded and Path(str(recorded)).is_dir():
+        return Path(str(recorded))
+    return settings.paths.corpus_dir
+
+
 def build_answerer(
     settings: Settings,
     *,
     chat_model: BaseChatModel | None = None,
     ingest: bool = True,
     progress: bool = False,
+    corpus: Path | None = None,
 ) -> Answerer:
     """The answer service the settings describe; ingests the corpus incrementally first.
 
     `chat_model` injects a LangChain chat model (tests pass a fake); otherwise the backend is
     chosen from the settings: an LLM when a key or base URL is configured, else extractive.
+    `corpus` is the folder to answer from (default: `corpus_folder`).
     """
     prompts = load_prompts()  # fails at start-up if a template does not fit the code
     index = open_index(settings)
     if ingest:
-        report = index.ingest(settings.paths.corpus_dir, progress=progress_bars(progress))
+        root = corpus or corpus_folder(settings, index)
+        report = index.ingest(root, progress=progress_bars(progress))
         for skipped in report.skipped:
             log.warning("skipped %s: %s", skipped.source, skipped.reason)
     searcher = index.searcher()

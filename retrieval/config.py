@@ -99,3 +99,8 @@ class RetrievalSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_COLLECTION", "collection"),
         description="Chroma collection name, so several corpora can share one server.",
     )
+    redact_secrets: bool = Field(
+        True,
+        validation_alias=AliasChoices("CITEBOT_REDACT_SECRETS", "redact_secrets"),
+        description="Mask credentials (API keys, tokens, private keys, passwords) found in documents at ingest.",
+    )

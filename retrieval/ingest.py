@@ -16,6 +16,7 @@ from retrieval.lexical import search_text
 from retrieval.loaders import SkippedFile, load_corpus
 from retrieval.passages import passage_texts
 from retrieval.store import ChunkStore
+from retrieval.text.secrets import redact_documents
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
 
 ProgressFactory = Callable[[int, str], "Progress"]
@@ -60,9 +61,14 @@ class IngestReport:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
-            f"{self.chunks_embedded} chunks embedded, {self.documents_total} documents / "
+            f"{_count(self.chunks_embedded, 'chunk')} embedded, {self.documents_total} documents / "
             f"{self.chunks_total} chunks in the index ({self.seconds:.1f}s)"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 chunk', '2 chunks', '0 chunks'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def chunk_corpus(
@@ -70,6 +76,7 @@ def chunk_corpus(
 ) -> tuple[list[Chunk], list[str], list[SkippedFile]]:
     """Load and chunk every file under `root`: (chunks, sources read, skipped files)."""
     documents, skipped = load_corpus(root, settings.max_file_mb)
+    documents = redact_documents(documents) if settings.redact_secrets else documents
     encoding = get_encoding(CHUNKING_ENCODING)
     chunks: list[Chunk] = []
     for document in documents:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
 from retrieval.config import RetrievalSettings
 from retrieval.documents import Chunk
-from retrieval.errors import IndexMismatchError, IndexUnavailableError
+from retrieval.errors import CitebotError, IndexMismatchError, IndexUnavailableError
 from retrieval.passages import PASSAGE_SCHEME
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _PAGE = 1000
 # A query first asks for this many passages per chunk wanted, and more while too few chunks came.
@@ -42,9 +45,46 @@ def make_chroma_client(settings: RetrievalSettings, data_dir: Path) -> Any:
             else f"the Chroma store in {data_dir / 'chroma'}"
         )
         raise IndexUnavailableError(
-            f"Cannot open {where}: {error}. Start it with `chroma run --port "
+            f"Cannot open {where}: {_reason(error)}. Start it with `chroma run --port "
             f"{settings.chroma_port}` or unset CHROMA_HOST for the embedded store."
         ) from error
+
+
+def _reason(error: BaseException) -> str:
+    """An error's message as a clause: its own final punctuation dropped (no "running?.")."""
+    return str(error).strip().rstrip(".?!") or type(error).__name__
+
+
+def _where(client: Any) -> str:
+    """Where a Chroma client stores: the server's host:port, or the embedded store."""
+    try:
+        settings = client.get_settings()
+        host, port = settings.chroma_server_host, settings.chroma_server_http_port
+    except Exception:  # a client without settings (a test double): say it plainly
+        return "the Chroma store"
+    return f"the Chroma server at {host}:{port}" if host else "the embedded Chroma store"
+
+
+def _unavailable(method: F) -> F:
+    """Turn a failure to reach Chroma (a server that died mid-session) into IndexUnavailableError.
+
+    Nothing is cached across the failure: the next call goes to the server again, so the first
+    question after it is back simply works.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: ChunkStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except CitebotError:
+            raise
+        except Exception as error:  # httpx.ConnectError, chromadb's own errors, timeouts
+            raise IndexUnavailableError(
+                f"Cannot reach {self.where} ({type(error).__name__}: {_reason(error)}). "
+                "Start it again (`chroma run`) or check CHROMA_HOST/CHROMA_PORT, then retry."
+            ) from error
+
+    return wrapper  # type: ignore[return-value]
 
 
 def passages_collection_name(name: str) -> str:
@@ -59,9 +99,10 @@ class ChunkStore:
     and passage scheme filled the index; dense search ranks chunks by their best passage.
     """
 
-    def __init__(self, collection: Any, passages: Any) -> None:
+    def __init__(self, collection: Any, passages: Any, where: str = "the Chroma store") -> None:
         self.collection = collection
         self.passages = passages
+        self.where = where
 
     @classmethod
     def open(
@@ -99,9 +140,10 @@ class ChunkStore:
             configuration={"hnsw": {"space": "cosine", "ef_search": _PASSAGE_EF_SEARCH}},
             embedding_function=None,
         )
-        return cls(collection, passages)
+        return cls(collection, passages, _where(client))
 
     @property
+    @_unavailable
     def metadata(self) -> dict[str, Any]:
         """What the collection records about itself (model, dimension, chunking)."""
         return dict(self.collection.metadata or {})
@@ -113,10 +155,12 @@ class ChunkStore:
             current.pop("hnsw:space", None)
             self.collection.modify(metadata={**current, **values})
 
+    @_unavailable
     def count(self) -> int:
         """Number of chunks stored."""
         return int(self.collection.count())
 
+    @_unavailable
     def sources_by_id(self) -> dict[str, str]:
         """Every stored chunk id with its source path."""
         out: dict[str, str] = {}
@@ -125,6 +169,7 @@ class ChunkStore:
                 out[chunk_id] = str((meta or {}).get("source", ""))
         return out
 
+    @_unavailable
     def all_chunks(self) -> list[Chunk]:
         """Every stored chunk, rebuilt from documents and metadata."""
         chunks: list[Chunk] = []
@@ -181,6 +226,7 @@ class ChunkStore:
             self.passages.delete(where={"chunk_id": {"$in": page}})
             self.collection.delete(ids=page)
 
+    @_unavailable
     def query(self, vector: Sequence[float], n: int) -> list[tuple[str, float]]:
         """The `n` chunks nearest to `vector` by their best passage: (chunk id, cosine distance).
 

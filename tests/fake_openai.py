@@ -129,6 +129,12 @@ class Reply:
     status: int = 200
     error_message: str = ""
     delay_s: float = 0.0
+    # Fault modes: send the body `drip_bytes` at a time every `drip_s` seconds (streamed: one
+    # chunk every `drip_s`); stream `stall_after` pieces and then hang; send a body that is not JSON.
+    drip_s: float = 0.0
+    drip_bytes: int = 20
+    stall_after: int | None = None
+    malformed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     usage: dict[str, int] = field(
         default_factory=lambda: {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
@@ -240,10 +246,13 @@ class FakeOpenAI:
                     elif reply.status != 200:
                         error = {"message": reply.error_message, "type": "fake_error", "code": None}
                         self._json(reply.status, {"error": error}, reply.headers)
+                    elif reply.malformed:
+                        self._raw(200, b'{"id": "chatcmpl-fake", "choices": [{"mess', reply)
                     elif body.get("stream"):
                         self._stream(body, reply)
                     else:
-                        self._json(200, _completion(body, reply), reply.headers)
+                        data = json.dumps(_completion(body, reply)).encode()
+                        self._raw(200, data, reply)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
@@ -270,12 +279,34 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _raw(self, status: int, data: bytes, reply: Reply) -> None:
+                """A JSON response, all at once or dripped a few bytes at a time."""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if not reply.drip_s:
+                    self.wfile.write(data)
+                    return
+                for start in range(0, len(data), reply.drip_bytes):
+                    self.wfile.write(data[start : start + reply.drip_bytes])
+                    self.wfile.flush()
+                    if server._stopping.wait(reply.drip_s):
+                        return
+
             def _stream(self, body: dict[str, Any], reply: Reply) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()  # HTTP/1.0: the body ends when the connection closes
-                for chunk in _chunks(body, reply):
+                for index, chunk in enumerate(_chunks(body, reply)):
+                    if reply.stall_after is not None and index > reply.stall_after:
+                        server._stopping.wait()  # hang, the connection open, until shutdown
+                        return
+                    if index and reply.drip_s and server._stopping.wait(reply.drip_s):
+                        return
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")

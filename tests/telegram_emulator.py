@@ -389,10 +389,10 @@ class Recording:
     inner: Any
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def answer(self, question: str, conversation: Any = None) -> Answer:
+    def answer(self, question: str, conversation: Any = None, **options: Any) -> Answer:
         """Record, then delegate."""
         self.calls.append((question, conversation))
-        result: Answer = self.inner.answer(question, conversation)
+        result: Answer = self.inner.answer(question, conversation, **options)
         return result
 
     def describe(self) -> str:
@@ -412,7 +412,9 @@ class FakeAnswerer:
     delay: float = 0.0
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def answer(self, question: str, conversation: Any = None) -> Answer:
+    def answer(
+        self, question: str, conversation: Any = None, *, deadline: float | None = None
+    ) -> Answer:
         """Answer like the real service, after `delay` seconds of (blocking) work."""
         self.calls.append((question, conversation))
         if self.delay:
@@ -420,6 +422,10 @@ class FakeAnswerer:
         lowered = question.lower()
         if "boom" in lowered:
             raise RuntimeError("secret internal detail")
+        if "index down" in lowered:
+            from retrieval.errors import IndexUnavailableError
+
+            raise IndexUnavailableError("Cannot reach the Chroma server at 127.0.0.1:9 (…).")
         citation = Citation(
             n=1,
             source=CORPUS_SOURCE,

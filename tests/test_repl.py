@@ -421,3 +421,51 @@ def test_line_editing_creates_the_history_folder(isolated_paths: Path) -> None:
     assert history.parent.is_dir()
     save()
     assert history.is_file()
+
+
+# --- waiting feedback and width ----------------------------------------------------------------
+
+
+class TerminalOut(io.StringIO):
+    """A StringIO that says it is a terminal, as the REPL's stdout is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class SlowAnswerer(ScriptedAnswerer):
+    def answer(self, *args: Any, **kwargs: Any) -> Answer:
+        time.sleep(0.8)
+        return super().answer(*args, **kwargs)
+
+
+def test_a_spinner_shows_while_answering_and_is_wiped_before_the_answer() -> None:
+    out = TerminalOut()
+    repl = Repl(
+        answerer=cast(Answerer, SlowAnswerer(displaced_answer())),
+        conversation=Conversation(),
+        out=out,
+        read=scripted_input("How many?"),
+    )
+    repl.run()
+    shown = out.getvalue()
+    assert "answering…" in shown
+    spinner_end = shown.rindex("answering…")
+    wipe = shown.index("\r", spinner_end)
+    assert shown.index("300,000 people") > wipe  # the answer comes after the spinner is gone
+
+
+def test_no_spinner_when_output_is_not_a_terminal() -> None:
+    _, out, _ = run_repl(SlowAnswerer(displaced_answer()), "How many?")
+    assert "answering…" not in out and "\r" not in out
+
+
+def test_answers_wrap_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = displaced_answer()
+    answer.text = " ".join(["The dispute displaced an estimated 300,000 people."] * 4) + " [1]"
+    monkeypatch.setenv("COLUMNS", "70")
+    lines = format_answer(answer).splitlines()
+    assert max(len(line) for line in lines[:3]) <= 70
+    assert len(lines[0]) > 60  # the whole width is used, not a fixed narrower one
+    monkeypatch.setenv("COLUMNS", "160")
+    assert format_answer(answer).splitlines()[0].startswith(answer.text[:150].rsplit(" ", 1)[0])

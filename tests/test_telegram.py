@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest
 
-from bot.answering.answer import Answer, Citation
+from bot.answering.answer import Answer, Citation, short_quote
 from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
 from bot.doors.telegram.app import build_application, run_bot, send_html, webhook_options
 from bot.doors.telegram.format import (
     MESSAGE_LIMIT,
     format_answer,
     format_quotes,
-    short_quote,
     split_text,
     telegram_length,
     to_plain,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -188,6 +189,7 @@ async def test_stranger_in_a_strange_group_is_refused_and_nothing_is_asked(
         [refusal] = await mallory.replies(1)
         assert "only for the people it was set up for" in refusal.text
         assert str(MALLORY) in refusal.text
+        assert f"chat's id ({STRANGERS_GROUP}) to TELEGRAM_ALLOWED_CHATS" in refusal.text
         assert refusal.reply_to is not None  # a reply to the stranger's message, in the group
         assert refusal.chat_id == STRANGERS_GROUP
         assert refusal.buttons == []
@@ -196,3 +198,46 @@ async def test_stranger_in_a_strange_group_is_refused_and_nothing_is_asked(
         [second] = await mallory.replies(1)
         assert "only for the people it was set up for" in second.text
         assert answerer.calls == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://bot.example.com/citebot", "ftp://bot.example.com/citebot", "bot.example.com"],
+)
+@pytest.mark.usefixtures("answerer_must_not_be_built")
+def test_a_webhook_that_is_not_https_is_refused_before_start(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", new_token())
+    monkeypatch.setenv("TELEGRAM_ALLOWED_USERS", "1001")
+    result = CliRunner().invoke(cli, ["telegram", "--webhook-url", url], catch_exceptions=False)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: --webhook-url must") and url in line
+
+
+@pytest.mark.slow
+def test_an_unreachable_bot_api_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": new_token(),
+        "TELEGRAM_ALLOWED_USERS": "1001",
+        "TELEGRAM_BASE_URL": f"http://127.0.0.1:{port}/bot",
+        "CITEBOT_BACKEND": "extractive",
+    }
+    done = subprocess.run(
+        [str(CITEBOT), "telegram"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    [line] = [x for x in done.stderr.splitlines() if x.strip()]
+    assert line.startswith(f"Error: Cannot reach the Telegram Bot API at http://127.0.0.1:{port}")
+    assert env["TELEGRAM_BOT_TOKEN"].split(":")[1] not in done.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from typing import Any
 
@@ -299,6 +300,12 @@ async def test_llm_failure_notice_and_errors_never_show_a_traceback(emulator: Em
         assert sorry.text.startswith("Sorry, something went wrong")
         assert "Traceback" not in sorry.text and "secret internal detail" not in sorry.text
 
+        # The index unreachable (a Chroma server down): a polite line, nothing about servers.
+        await alice.send("index down")
+        [unavailable] = await alice.replies(1)
+        assert unavailable.text.startswith("Sorry, I cannot reach my documents right now")
+        assert "Chroma" not in unavailable.text and "127.0.0.1" not in unavailable.text
+
 
 async def test_flood_wait_is_waited_out_not_dropped(emulator: Emulator) -> None:
     async with bot_session(emulator, FakeAnswerer(), allowed_users=[ALICE]) as (_, http, token):
@@ -405,3 +412,47 @@ async def test_starts_although_the_command_menu_fails(emulator: Emulator) -> Non
     )
     async with running_bot(application):
         assert application.bot.username == BOT_USERNAME
+
+
+class SlowCountingAnswerer(FakeAnswerer):
+    """A FakeAnswerer whose answers block like a slow model, counting how many run at once."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.running = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def answer(self, question: str, conversation: Any = None, **options: Any) -> Any:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().answer(question, conversation, **options)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_a_slow_model_never_holds_every_thread_and_help_stays_quick(
+    emulator: Emulator,
+) -> None:
+    from bot.doors.telegram.app import ANSWER_SLOTS, ANSWER_THREADS
+
+    assert ANSWER_SLOTS < ANSWER_THREADS
+    slow = SlowCountingAnswerer(delay=2.0)
+    askers = [2000 + i for i in range(ANSWER_THREADS + 2)]
+    async with bot_session(emulator, slow, allowed_users=[*askers, ALICE]) as (_, http, token):
+        users = [user(emulator, http, token, user_id=uid) for uid in askers]
+        await asyncio.gather(*(u.send("What did Hegseth say?") for u in users))
+        await asyncio.sleep(0.5)  # every answer slot is now taken by the slow model
+        alice = user(emulator, http, token)
+        for command in ("/help", "/start"):  # /start needs an answer thread
+            started = time.monotonic()
+            await alice.send(command)
+            [reply] = await alice.replies(1, settle=0)
+            assert time.monotonic() - started < 1.5, command
+        assert "/ask" in reply.text or "Hello" in reply.text
+        replies = await asyncio.gather(*(u.replies(1, timeout=30, settle=0) for u in users))
+        assert all("Hegseth reiterated" in r[0].text for r in replies)
+    assert slow.most <= ANSWER_SLOTS

@@ -7,6 +7,7 @@ import re
 
 import tiktoken
 
+from bot.answering.markers import neutralise_markers
 from retrieval.documents import ScoredChunk
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ def format_source(n: int, hit: ScoredChunk) -> str:
     chunk = hit.chunk
     page = f' page="{chunk.page}"' if chunk.page is not None else ""
     # A document cannot close the tag early and smuggle text out of the data block.
-    body = _defuse(chunk.text)
+    # Its own bracketed numbers become superscripts, so the model cannot copy them as citations.
+    body = _defuse(neutralise_markers(chunk.text))
     title, source = _attribute(chunk.title), _attribute(chunk.source)
     return f'<source n="{n}" file="{source}" title="{title}"{page}>\n{body}\n</source>'
 

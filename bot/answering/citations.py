@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bot.answering.answer import Citation
 from bot.answering.prompts import REFUSAL
+from bot.answering.sanitize import remove_untrusted_links
 from retrieval.documents import Chunk
 from retrieval.text.sentences import sentence_spans
 from retrieval.text.terms import content_terms
@@ -90,6 +91,10 @@ def check_citations(text: str, sources: list[Chunk]) -> CheckedAnswer:
             dropped.append(f"uncited: {claim}")
             continue
         evidence = " ".join(sources[n - 1].text for n in valid)
+        claim, links = remove_untrusted_links(claim, evidence)
+        dropped.extend(f"link not in the cited source: {url}" for url in links)
+        if not _MARKERS.sub("", claim).strip(" .!?"):
+            continue
         if support_ratio(claim, evidence) < MIN_SUPPORT or not numbers_supported(claim, evidence):
             dropped.append(f"not supported by {valid}: {claim}")
             continue

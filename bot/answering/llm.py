@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +54,10 @@ def make_chat_model(settings: LLMSettings) -> BaseChatModel:
     return ChatOpenAI(**kwargs)
 
 
+class DeadlineExceeded(TimeoutError):
+    """The whole answer ran past its wall-clock deadline (a slow, dripping or stalled server)."""
+
+
 def describe_error(error: BaseException) -> str:
     """A one-line reason for an LLM failure that never contains the key."""
     try:
@@ -59,6 +65,8 @@ def describe_error(error: BaseException) -> str:
     except ImportError:  # pragma: no cover - openai is a dependency
         return type(error).__name__
     match error:
+        case DeadlineExceeded():
+            return f"the model did not finish within the {error} s deadline"
         case openai.AuthenticationError():
             return "the API key was refused (401): check OPENAI_API_KEY"
         case openai.PermissionDeniedError():
@@ -110,7 +118,8 @@ def retry_delay(error: BaseException, attempt: int) -> float | None:
 class LLMBackend:
     """Generates an answer from prompt messages with a LangChain chat model.
 
-    Every call is bounded: each try by `timeout_s`, all tries together by `deadline_s`.
+    Every call is bounded by one wall-clock deadline (`deadline_s`) covering every try, every
+    wait between tries and every streamed token; each read also times out after `timeout_s`.
     """
 
     def __init__(
@@ -128,17 +137,31 @@ class LLMBackend:
         self.timeout_s = timeout_s
         self.deadline_s = deadline_s
 
+    def start_deadline(self) -> float:
+        """The monotonic time by which an answer starting now must be done."""
+        return time.monotonic() + self.deadline_s
+
     def generate(
-        self, messages: list[BaseMessage], on_token: Callable[[str], None] | None = None
+        self,
+        messages: list[BaseMessage],
+        on_token: Callable[[str], None] | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Generation:
-        """Run the model (streaming when `on_token` is given); failures become LLMError."""
-        deadline = time.monotonic() + self.deadline_s
+        """Run the model (streaming when `on_token` is given); failures become LLMError.
+
+        `deadline` (monotonic seconds) lets several calls for one answer share one deadline.
+        """
+        deadline = self.start_deadline() if deadline is None else deadline
         attempt = 0
         while True:
             streamed: list[str] = []
             remaining = deadline - time.monotonic()
             try:
-                return self._once(messages, on_token, streamed, min(self.timeout_s, remaining))
+                if remaining <= 0:
+                    raise DeadlineExceeded(f"{self.deadline_s:g}")
+                timeout = min(self.timeout_s, remaining)
+                return self._once(messages, on_token, streamed, timeout, deadline)
             except Exception as error:  # every provider error becomes one clear, key-free line
                 wait = retry_delay(error, attempt)
                 # No retry once text reached the user, nor past the deadline.
@@ -161,18 +184,53 @@ class LLMBackend:
         on_token: Callable[[str], None] | None,
         streamed: list[str],
         timeout: float,
+        deadline: float,
     ) -> Generation:
-        if on_token is None:
-            message = self.model.invoke(messages, timeout=timeout)
-            return Generation(_text(message.content), _usage(message))
-        usage: dict[str, int] = {}
-        for chunk in self.model.stream(messages, timeout=timeout):
-            piece = _text(chunk.content)
-            if piece:
-                streamed.append(piece)
-                on_token(piece)
-            usage = _usage(chunk) or usage
-        return Generation("".join(streamed), usage)
+        """One try, run on a helper thread so the caller stops waiting at the deadline.
+
+        A client's read timeout restarts with every byte, so a server that drips its reply is
+        bounded only here. Tokens reach `on_token` on the caller's thread, never after the
+        deadline; the helper stops reading at its next chunk and closes the connection.
+        """
+        results: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                if on_token is None:
+                    message = self.model.invoke(messages, timeout=timeout)
+                    results.put(("done", Generation(_text(message.content), _usage(message))))
+                    return
+                usage: dict[str, int] = {}
+                for chunk in self.model.stream(messages, timeout=timeout):
+                    if stop.is_set():
+                        return  # leaving the loop closes the stream and its connection
+                    piece = _text(chunk.content)
+                    if piece:
+                        results.put(("piece", piece))
+                    usage = _usage(chunk) or usage
+                results.put(("done", Generation("", usage)))
+            except BaseException as error:  # handed to the caller's thread
+                results.put(("error", error))
+
+        threading.Thread(target=work, name="citebot-llm", daemon=True).start()
+        try:
+            while True:
+                try:
+                    kind, value = results.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise DeadlineExceeded(f"{self.deadline_s:g}") from None
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    if on_token is None:
+                        return value  # type: ignore[no-any-return]
+                    return Generation("".join(streamed), value.usage)
+                streamed.append(value)
+                assert on_token is not None
+                on_token(value)
+        finally:
+            stop.set()
 
 
 def _text(content: Any) -> str:

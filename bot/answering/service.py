@@ -93,17 +93,27 @@ class Answerer:
         *,
         k: int | None = None,
         on_token: TokenSink | None = None,
+        deadline: float | None = None,
     ) -> Answer:
-        """Answer `question` from the documents, with checked citations."""
+        """Answer `question` from the documents, with checked citations.
+
+        `deadline` (monotonic seconds) ends the LLM's part early, e.g. when the question waited
+        for a free slot; by default the LLM gets its whole `deadline_s` from now.
+        """
         timer = Timer()
         started = time.perf_counter()
         question = question.strip()
         standalone = question
         usage: dict[str, int] = {}
         condense_failure: LLMError | None = None
+        # One wall-clock deadline for everything the LLM does for this answer.
+        if deadline is None and self.llm:
+            deadline = self.llm.start_deadline()
         if conversation and conversation.turns and is_follow_up(question):
             with timer.stage("condense"):
-                standalone, condense_failure = self._standalone(question, conversation, usage)
+                standalone, condense_failure = self._standalone(
+                    question, conversation, usage, deadline
+                )
         with timer.stage("retrieve"):
             hits = self.searcher.search(standalone, k) if standalone else []
         notice: str | None = None
@@ -115,7 +125,7 @@ class Answerer:
         elif self.llm and failure is None:
             # A failed condense call already waited out its retries: no second LLM call then.
             try:
-                checked = self._generate(standalone, hits, timer, usage, on_token)
+                checked = self._generate(standalone, hits, timer, usage, on_token, deadline)
             except LLMError as error:
                 failure = error
         if checked is None:
@@ -144,7 +154,11 @@ class Answerer:
         )
 
     def _standalone(
-        self, question: str, conversation: Conversation, usage: dict[str, int]
+        self,
+        question: str,
+        conversation: Conversation,
+        usage: dict[str, int],
+        deadline: float | None = None,
     ) -> tuple[str, LLMError | None]:
         """The follow-up as a standalone question, and the LLM error if condensing failed."""
         previous = conversation.last_question or ""
@@ -152,7 +166,7 @@ class Answerer:
             return expand_follow_up(question, previous), None
         prompt = self.prompts.condense.format(history=conversation.render(), question=question)
         try:
-            generation = self.llm.generate([HumanMessage(prompt)])
+            generation = self.llm.generate([HumanMessage(prompt)], deadline=deadline)
         except LLMError as error:
             return expand_follow_up(question, previous), error
         _add_usage(usage, generation.usage)
@@ -176,6 +190,7 @@ class Answerer:
         timer: Timer,
         usage: dict[str, int],
         on_token: TokenSink | None,
+        deadline: float | None = None,
     ) -> CheckedAnswer:
         assert self.llm is not None
         with timer.stage("pack"):
@@ -183,7 +198,9 @@ class Answerer:
         sources = [h.chunk for h in kept]
         stream = CheckedStream(sources, on_token) if on_token else None
         with timer.stage("generate"):
-            generation = self.llm.generate(list(messages), stream.feed if stream else None)
+            generation = self.llm.generate(
+                list(messages), stream.feed if stream else None, deadline=deadline
+            )
             if stream:
                 stream.finish()
         _add_usage(usage, generation.usage)

@@ -16,6 +16,17 @@ from bot.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Their INFO lines are request URLs (the OpenAI client's among them) and library chatter.
+NOISY_LOGGERS = (
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "chromadb",
+    "sentence_transformers",
+    "openai",
+    "bm25s",
+)
+
 
 class CitebotGroup(click.Group):
     """A click group that turns CitebotError into a one-line message, never a traceback."""
@@ -43,6 +54,7 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 @click.group(cls=CitebotGroup)
+@click.version_option(package_name="citebot", prog_name="citebot", message="%(prog)s %(version)s")
 @click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -63,7 +75,7 @@ def cli(ctx: click.Context, env_file: Path, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="citebot: %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "openai", "bm25s"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         ctx.obj = load_settings(env_file if env_file.is_file() else None)
@@ -162,20 +174,44 @@ def print_answer_json(answer: Any) -> None:
     click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
 
 
+def corpus_option(help_text: str) -> Callable[[F], F]:
+    """The `--corpus PATH` option of ask (the folder to answer from)."""
+    return click.option(
+        "--corpus",
+        "corpus",
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help_text,
+    )
+
+
 @cli.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (fields in README).")
+@corpus_option("The documents folder (default: CITEBOT_CORPUS_DIR, else the one last ingested).")
 @top_k_option("Chunks to retrieve.")
 @click.pass_context
-def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> None:
-    """Answer one QUESTION from the documents, citing the text it used."""
+def ask(
+    ctx: click.Context, question: str, as_json: bool, corpus: Path | None, top_k: int | None
+) -> None:
+    """Answer one QUESTION from the documents, citing the text it used.
+
+    With --json a failure is printed as {"error": "..."} on stdout, with the same exit code.
+    """
     from bot.doors.repl import format_answer
     from bot.wiring import build_answerer
 
     if not question.strip():
         raise click.UsageError("The question is empty: ask something about the documents.")
-    answerer = build_answerer(settings_of(ctx), progress=not as_json and sys.stderr.isatty())
-    answer = answerer.answer(question, k=top_k)
+    try:
+        answerer = build_answerer(
+            settings_of(ctx), corpus=corpus, progress=not as_json and sys.stderr.isatty()
+        )
+        answer = answerer.answer(question, k=top_k)
+    except CitebotError as error:
+        if not as_json:
+            raise
+        click.echo(json.dumps({"error": str(error)}, ensure_ascii=False))
+        ctx.exit(click.ClickException.exit_code)
     if as_json:
         print_answer_json(answer)
     else:
@@ -183,17 +219,22 @@ def ask(ctx: click.Context, question: str, as_json: bool, top_k: int | None) -> 
 
 
 @cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--no-stream", is_flag=True, help="Print LLM answers whole instead of streaming.")
 @click.pass_context
-def chat(ctx: click.Context, no_stream: bool) -> None:
-    """Open the REPL: ingests the corpus (fast when unchanged), then answers your questions."""
+def chat(ctx: click.Context, path: Path | None, no_stream: bool) -> None:
+    """Open the REPL on PATH: ingests it (fast when unchanged), then answers your questions.
+
+    PATH defaults to CITEBOT_CORPUS_DIR, else the folder last ingested into this data folder.
+    """
     from bot.answering.conversation import Conversation
     from bot.doors.repl import Repl, enable_line_editing
-    from bot.wiring import build_answerer
+    from bot.wiring import build_answerer, corpus_folder, open_index
 
     settings = settings_of(ctx)
-    click.echo(f"Indexing {settings.paths.corpus_dir} …", err=True)
-    answerer = build_answerer(settings, progress=sys.stderr.isatty())
+    folder = path or corpus_folder(settings, open_index(settings))
+    click.echo(f"Indexing {folder} …", err=True)
+    answerer = build_answerer(settings, corpus=folder, progress=sys.stderr.isatty())
     save_history = enable_line_editing(settings.paths.data_dir / "repl_history")
     try:
         Repl(
@@ -328,14 +369,21 @@ def telegram(
 
     Needs TELEGRAM_BOT_TOKEN, and TELEGRAM_ALLOWED_USERS / TELEGRAM_ALLOWED_CHATS unless --public.
     """
-    from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
-    from bot.doors.telegram.app import run_bot
+    from bot.doors.telegram.access import (
+        TelegramConfigError,
+        TelegramUnreachableError,
+        check_access,
+        validate_token,
+    )
+    from bot.doors.telegram.app import run_bot, webhook_options
     from bot.wiring import build_answerer
 
     settings = settings_of(ctx)
     try:
         validate_token(settings.telegram.bot_token)
         check_access(settings, public=public)
+        if webhook_url:
+            webhook_options(webhook_url, listen, port)  # a plain-HTTP URL fails here, not later
     except TelegramConfigError as error:
         click.echo(f"Error: {error}", err=True)
         ctx.exit(2)
@@ -347,3 +395,6 @@ def telegram(
     except TelegramConfigError as error:  # a bad webhook URL, a token Telegram rejects
         click.echo(f"Error: {error}", err=True)
         ctx.exit(2)
+    except TelegramUnreachableError as error:  # no network, a dead TELEGRAM_BASE_URL
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(1)

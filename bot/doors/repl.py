@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import shutil
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.answering.answer import Answer, short_quote
+from bot.answering.answer import Answer
 from bot.answering.conversation import Conversation
 from bot.answering.service import Answerer
+from bot.doors.quoting import display_name, display_quote, display_short_quote
 from bot.errors import CitebotError
 
 log = logging.getLogger(__name__)
@@ -24,27 +28,36 @@ Ask a question about the documents, or:
   /quit      leave (Ctrl-D works too; Ctrl-C cancels a running answer)"""
 
 
-def format_answer(answer: Answer, *, with_text: bool = True) -> str:
+def terminal_width() -> int:
+    """Columns to wrap at: the terminal's (or $COLUMNS), 100 when there is none."""
+    return max(20, shutil.get_terminal_size((100, 24)).columns)
+
+
+def format_answer(answer: Answer, *, with_text: bool = True, width: int | None = None) -> str:
     """The answer text (unless already streamed), a notice if any, and its sources below it."""
+    width = width or terminal_width()
     lines = []
     if answer.notice:
         lines.append(f"! {answer.notice}")
     if with_text:
         lines.append(
-            textwrap.fill(answer.text, width=100) if len(answer.text) < 2000 else answer.text
+            textwrap.fill(answer.text, width=width, break_on_hyphens=False, break_long_words=False)
+            if len(answer.text) < 2000
+            else answer.text
         )
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            lines.append(f"  [{c.n}] {c.title} ({c.source}{page})")
-            lines.append(f"      “{short_quote(c.quote)}”")
+            lines.append(f"  [{c.n}] {display_name(c.title)} ({display_name(c.source)}{page})")
+            lines.append(f"      “{display_short_quote(c.quote)}”")
     return "\n".join(lines)
 
 
-def format_sources(answer: Answer | None) -> str:
+def format_sources(answer: Answer | None, *, width: int | None = None) -> str:
     """Everything behind the last answer: full quotes with offsets, then what was retrieved."""
+    width = width or terminal_width()
     if answer is None:
         return "No answer yet: ask a question first."
     lines = [f"Question: {answer.standalone_question or answer.question}"]
@@ -52,14 +65,18 @@ def format_sources(answer: Answer | None) -> str:
         lines.append("Cited:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            lines.append(f"  [{c.n}] {c.title} — {c.source}{page}, characters {c.start}-{c.end}")
-            lines.append(textwrap.indent(textwrap.fill(c.quote, width=96), "      "))
+            lines.append(
+                f"  [{c.n}] {display_name(c.title)} — {display_name(c.source)}{page}, "
+                f"characters {c.start}-{c.end}"
+            )
+            quote = textwrap.fill(display_quote(c.quote), width=max(20, width - 6))
+            lines.append(textwrap.indent(quote, "      "))
     else:
         lines.append("Cited: nothing (the answer was a refusal).")
     lines.append("Retrieved:")
     for rank, hit in enumerate(answer.retrieved, start=1):
         found = ", ".join(f"{name} #{r}" for name, r in hit.found_by.items())
-        lines.append(f"  {rank}. {hit.chunk.source} score {hit.score:.4f} ({found})")
+        lines.append(f"  {rank}. {display_name(hit.chunk.source)} score {hit.score:.4f} ({found})")
     timings = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings_ms.items())
     lines.append(
         f"Backend: {answer.backend}{' ' + answer.model if answer.model else ''}; {timings}"
@@ -91,6 +108,55 @@ def enable_line_editing(history_file: Path | None) -> Callable[[], None]:
     return save
 
 
+class Spinner:
+    """A spinner on the terminal while an answer is being made; nothing when output is not a tty.
+
+    It appears only after `delay_s` (quick answers need none) and is wiped before anything else
+    is printed, so it never mixes with the answer.
+    """
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, out: TextIO, label: str = "answering…", delay_s: float = 0.3) -> None:
+        self.out = out
+        self.label = label
+        self.delay_s = delay_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._shown = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start spinning (on a tty only)."""
+        isatty = getattr(self.out, "isatty", None)
+        if isatty is None or not isatty():
+            return
+        self._thread = threading.Thread(target=self._spin, name="citebot-spinner", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        if self._stop.wait(self.delay_s):
+            return
+        for frame in itertools.cycle(self.FRAMES):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self.out.write(f"\r{frame} {self.label}")
+                self.out.flush()
+                self._shown = True
+            if self._stop.wait(0.1):
+                return
+
+    def stop(self) -> None:
+        """Stop and wipe the spinner's line; safe to call more than once."""
+        self._stop.set()
+        with self._lock:
+            if self._shown:
+                self.out.write("\r" + " " * (len(self.label) + 2) + "\r")
+                self.out.flush()
+                self._shown = False
+
+
 class Repl:
     """Reads questions, prints answers; every answer comes from the one Answerer."""
 
@@ -99,13 +165,13 @@ class Repl:
         *,
         answerer: Answerer,
         conversation: Conversation,
-        out: TextIO = sys.stdout,
+        out: TextIO | None = None,
         read: Callable[[str], str] = input,
         stream: bool = True,
     ) -> None:
         self.answerer = answerer
         self.conversation = conversation
-        self.out = out
+        self.out = out or sys.stdout  # looked up now, not at import (a test may have replaced it)
         self.read = read
         self.stream = stream
         self.last: Answer | None = None
@@ -165,16 +231,22 @@ class Repl:
     def ask(self, question: str) -> None:
         """Answer one question, streaming tokens when the LLM backend runs."""
         streamed: list[str] = []
+        spinner = Spinner(self.out)
 
         def on_token(piece: str) -> None:
+            spinner.stop()
             streamed.append(piece)
             print(piece, end="", file=self.out, flush=True)
 
         use_stream = self.stream and self.answerer.llm is not None
+        spinner.start()
         try:
-            answer = self.answerer.answer(
-                question, self.conversation, on_token=on_token if use_stream else None
-            )
+            try:
+                answer = self.answerer.answer(
+                    question, self.conversation, on_token=on_token if use_stream else None
+                )
+            finally:
+                spinner.stop()  # before any line below is printed
         except KeyboardInterrupt:
             self.say("\n(cancelled)")
             return

@@ -22,6 +22,7 @@ from bot.answering.extractive.answer_fit import (
     speaker_conflict,
 )
 from bot.answering.extractive.places import names_of, place_mentions, places, tokens
+from bot.answering.markers import neutralise_markers
 from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
 from retrieval.text.terms import content_terms, words
@@ -207,7 +208,7 @@ class ExtractiveAnswerer:
         parts: list[str] = []
         spans: dict[int, tuple[Chunk, int, int]] = {}
         for c in chosen:
-            body = c.text.rstrip()
+            body = neutralise_markers(c.text.rstrip())  # a document's "[2]" is not a citation
             end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
             parts.append(f"{body}{end_mark} [{c.source_number}]")
             # Two sentences from one source: its citation quotes the span holding both.

@@ -22,6 +22,10 @@ class TelegramConfigError(CitebotError):
     """The Telegram adapter cannot start as configured; the message says what to set."""
 
 
+class TelegramUnreachableError(CitebotError):
+    """The Bot API could not be reached (no network, a wrong TELEGRAM_BASE_URL)."""
+
+
 def validate_token(token: SecretStr | str | None) -> str:
     """The bot token if it has BotFather's shape; the error never repeats the token."""
     value = token.get_secret_value() if isinstance(token, SecretStr) else token

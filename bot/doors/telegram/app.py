@@ -12,6 +12,7 @@ import functools
 import logging
 import re
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -26,7 +27,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, InvalidToken, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -40,6 +41,7 @@ from telegram.ext import (
 from bot.answering.answer import Citation
 from bot.doors.telegram.access import (
     TelegramConfigError,
+    TelegramUnreachableError,
     check_access,
     keep_token_out_of_logs,
     validate_token,
@@ -54,6 +56,7 @@ from bot.doors.telegram.format import (
 )
 from bot.doors.telegram.state import STATE_KEY, BotState, Quota
 from bot.settings import Settings
+from retrieval.errors import IndexUnavailableError
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -65,15 +68,33 @@ logger = logging.getLogger(__name__)
 BotApp = Application[Any, Any, Any, Any, Any, Any]
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-ANSWER_THREADS = 4  # answers are CPU-bound (embedding, ranking) or wait on an LLM
+# Answers are CPU-bound for a few tens of ms (embedding, ranking), then may wait seconds on an
+# LLM: enough threads that waiting users do not queue behind a slow model.
+ANSWER_THREADS = 32
+# Answers running at once: fewer than the threads, so a slow model can never hold them all and
+# /start still finds a thread; the others wait their turn, with "typing…" shown. The LLM
+# deadline counts from the question's arrival, so waiting for a slot shortens the model's time.
+ANSWER_SLOTS = ANSWER_THREADS - 8
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
+# Tries to reach the Bot API at start-up (PTB backs off between them) before giving up.
+BOOTSTRAP_RETRIES = 2
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 NOT_ALLOWED = (
     "Sorry, this bot answers only for the people it was set up for. "
     "Ask its owner to add your user id ({user_id}) to TELEGRAM_ALLOWED_USERS."
+)
+NOT_ALLOWED_HERE = (
+    "Sorry, this bot answers only for the people it was set up for. "
+    "Ask its owner to add this chat's id ({chat_id}) to TELEGRAM_ALLOWED_CHATS "
+    "(your user id is {user_id})."
+)
+UNAVAILABLE = (
+    "Sorry, I cannot reach my documents right now. Please try again in a minute; "
+    "if it lasts, tell the bot's owner."
 )
 SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
 NON_TEXT = "I can only read text. Please type your question."
@@ -155,7 +176,9 @@ async def _admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     if _state(context).is_allowed(user_id, chat.id if chat else None):
         return True
     logger.info("Refused user %s in chat %s", user_id, chat.id if chat else None)
-    await _reply(update, escape(NOT_ALLOWED.format(user_id=user_id)))
+    chat_id = chat.id if chat else None
+    template = NOT_ALLOWED_HERE if chat_id is not None and chat_id != user_id else NOT_ALLOWED
+    await _reply(update, escape(template.format(user_id=user_id, chat_id=chat_id)))
     return False
 
 
@@ -221,15 +244,27 @@ async def _answer_question(
         await _reply(update, escape(text))
         return
 
+    arrived = time.monotonic()
     memory = state.memory(message.chat_id)
     thread_id = message.message_thread_id if message.is_topic_message else None
     private = message.chat.type == ChatType.PRIVATE
     async with memory.lock:
-        typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, private))
+        # Groups too: an LLM answer can take most of a minute, and "typing…" lasts 5 s.
+        typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, True))
         try:
-            answer = await state.run(
-                functools.partial(state.answerer.answer, question, conversation=memory.conversation)
-            )
+            async with state.answer_slots:
+                answer = await state.run(
+                    functools.partial(
+                        state.answerer.answer,
+                        question,
+                        conversation=memory.conversation,
+                        deadline=arrived + state.settings.llm.deadline_s,
+                    )
+                )
+        except IndexUnavailableError as error:  # the operator gets the how-to-fix line
+            logger.error("%s", error)
+            await _reply(update, escape(UNAVAILABLE))
+            return
         finally:
             typing.cancel()
         answer_id = next(state.answer_ids)
@@ -417,6 +452,7 @@ def build_application(settings: Settings, answerer: Answerer) -> BotApp:
         settings=settings,
         answerer=answerer,
         quota=Quota(settings.telegram.questions_per_minute),
+        answer_slots=asyncio.Semaphore(ANSWER_SLOTS),
     )
     only_new = filters.UpdateType.MESSAGE  # edits are not new questions
     application.add_handler(CommandHandler("start", start))
@@ -446,6 +482,12 @@ def webhook_options(webhook_url: str, listen: str, port: int) -> dict[str, Any]:
             f"--webhook-url must be a full URL such as https://bot.example.com/citebot, "
             f"not {webhook_url!r}."
         )
+    # Telegram delivers webhooks over HTTPS only; plain HTTP works just with a local Bot API server.
+    if parsed.scheme != "https" and parsed.hostname not in LOOPBACK_HOSTS:
+        raise TelegramConfigError(
+            f"--webhook-url must use HTTPS (Telegram refuses plain HTTP webhooks), not "
+            f"{webhook_url!r}: put the bot behind a TLS proxy, or use long polling (no URL)."
+        )
     return {
         "listen": listen,
         "port": port,
@@ -455,6 +497,22 @@ def webhook_options(webhook_url: str, listen: str, port: int) -> dict[str, Any]:
         "secret_token": secrets.token_urlsafe(32),
         "allowed_updates": ALLOWED_UPDATES,
     }
+
+
+class OneLineNetworkErrors(logging.Filter):
+    """PTB logs each failed network loop with a full traceback; keep one line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Fold a network error's traceback into the message."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, NetworkError) and "Bootstrap" in record.getMessage():
+            return False  # start-up gave up: run_bot reports it in one line of its own
+        if isinstance(error, NetworkError):
+            record.msg = f"{record.getMessage()} ({error.message})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def run_bot(
@@ -477,13 +535,25 @@ def run_bot(
     check_access(settings, public=public)
     application = build_application(settings, answerer)
     options = webhook_options(webhook_url, listen, port) if webhook_url else None
+    quiet = OneLineNetworkErrors()
+    logging.getLogger("telegram.ext").addFilter(quiet)
     try:
         if options:
-            application.run_webhook(**options)
+            application.run_webhook(**options, bootstrap_retries=BOOTSTRAP_RETRIES)
         else:
-            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+            application.run_polling(
+                allowed_updates=ALLOWED_UPDATES, bootstrap_retries=BOOTSTRAP_RETRIES
+            )
+    except NetworkError as error:  # TimedOut too: no network, a dead TELEGRAM_BASE_URL
+        where = settings.telegram.base_url or "https://api.telegram.org"
+        raise TelegramUnreachableError(
+            f"Cannot reach the Telegram Bot API at {where} ({error.message}): check the network "
+            "and TELEGRAM_BASE_URL."
+        ) from None
     except InvalidToken:
         # PTB's message repeats the token; ours must not.
         raise TelegramConfigError(
             "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather."
         ) from None
+    finally:
+        logging.getLogger("telegram.ext").removeFilter(quiet)

@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.answering.answer import Answer, Citation, short_quote
+from bot.answering.answer import Answer, Citation
+from bot.doors.quoting import display_name, display_quote, display_short_quote
 
 # Telegram's limit for one message's text. Lengths are counted in UTF-16 code units of the HTML we
 # send, which is never less than what Telegram counts after parsing the tags.
@@ -184,20 +185,21 @@ def cited_sources(answer: Answer) -> list[Citation]:
 
 def source_label(citation: Citation) -> str:
     """The file, with its page when it has one."""
-    return f"{citation.source}, p. {citation.page}" if citation.page else citation.source
+    source = display_name(citation.source)
+    return f"{source}, p. {citation.page}" if citation.page else source
 
 
 def _source_heading(citation: Citation) -> list[Span]:
     spans = [Span(f"[{citation.n}] ")]
     if citation.title and citation.title != citation.source:
-        spans += [Span(citation.title, "b"), Span(" · ")]
+        spans += [Span(display_name(citation.title), "b"), Span(" · ")]
     spans.append(Span(source_label(citation), "code"))
     return spans
 
 
 def button_label(citation: Citation) -> str:
     """The inline button's text for one cited source."""
-    name = citation.title or citation.source
+    name = display_name(citation.title or citation.source)
     label = f"[{citation.n}] {name}"
     return label if len(label) <= BUTTON_LABEL_CHARS else label[: BUTTON_LABEL_CHARS - 1] + "…"
 
@@ -214,7 +216,7 @@ def answer_blocks(answer: Answer) -> list[Block]:
     if sources:
         blocks.append(Block((Span("Sources", "b"),)))
         for citation in sources:
-            quote = Span(f"“{short_quote(citation.quote)}”", "i")
+            quote = Span(f"“{display_short_quote(citation.quote)}”", "i")
             blocks.append(Block((*_source_heading(citation), Span("\n"), quote), gap="\n"))
     return blocks
 
@@ -229,5 +231,5 @@ def format_quotes(citations: Sequence[Citation], limit: int = MESSAGE_LIMIT) -> 
     blocks: list[Block] = []
     for citation in citations:
         blocks.append(Block(tuple(_source_heading(citation))))
-        blocks.append(Block((Span(citation.quote.strip(), "blockquote"),), gap="\n"))
+        blocks.append(Block((Span(display_quote(citation.quote.strip()), "blockquote"),), gap="\n"))
     return pack(blocks, limit)

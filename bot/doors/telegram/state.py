@@ -78,6 +78,8 @@ class BotState:
     executor: ThreadPoolExecutor | None = None
     chats: OrderedDict[int, ChatMemory] = field(default_factory=OrderedDict)
     answer_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # How many answers may run at once (set below the thread count by the app).
+    answer_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
     def memory(self, chat_id: int) -> ChatMemory:
         """This chat's memory, created on first use; the least recently used chat is dropped."""
