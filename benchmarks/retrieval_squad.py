@@ -157,9 +157,21 @@ class TimedEmbeddings(NamedEmbeddings):
         finally:
             self.seconds += time.perf_counter() - started
 
+    def embed_for_index(self, texts: list[str]) -> list[list[float]]:
+        """Embed the passages ingest stores through the real model (its int8 copy), timed."""
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_for_index(texts)
+        finally:
+            self.seconds += time.perf_counter() - started
+
     def embed_query(self, text: str) -> list[float]:
         """Embed a query through the real model (not counted)."""
         return self.inner.embed_query(text)
+
+    def forget_queries(self) -> None:
+        """Forget the inner model's remembered queries."""
+        self.inner.forget_queries()
 
 
 def langchain_baseline(
@@ -208,11 +220,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--repeat", type=int, default=2, help="Timed turns of ingest and raw encode (fastest kept)"
     )
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N questions")
+    parser.add_argument(
+        "--runtimes",
+        default="torch,onnx-int8",
+        help="Embedding runtimes for (c), measured in turn in this run (ratios to the first)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="Where to write the JSON results")
     args = parser.parse_args(argv)
 
     from retrieval.config import PathSettings, RetrievalSettings
-    from retrieval.embeddings import MiniLMEmbeddings
+    from retrieval.embeddings import make_embeddings
     from retrieval.index import CorpusIndex
     from retrieval.lexical import LexicalIndex
     from retrieval.passages import passage_texts
@@ -228,53 +245,84 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
 
-    embeddings = MiniLMEmbeddings(batch_size=settings.embedding_batch_size)
-    embeddings.embed_documents(["warm up the model"] * 8)
-
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     results: dict[str, dict[str, object]] = {}
     ranks_by_name: dict[str, list[int | None]] = {}
+    by_runtime: dict[str, dict[str, object]] = {}
+    models_dir = REPO / ".citebot" / "models"
 
     with tempfile.TemporaryDirectory(prefix="citebot-squad-") as scratch:
         corpus = Path(scratch) / "corpus"
         write_corpus(paragraphs, corpus, args.format)
 
-        # (c) first through ingest, so its chunks also serve (b) and the raw encode measurement.
-        # This machine may be shared: ingest and raw encode are timed in turns, `--repeat` times
-        # each (a fresh index every time), and the fastest of each is kept.
-        timed_embeddings = TimedEmbeddings(embeddings)
-        ingest_runs: list[tuple[float, float]] = []  # (ingest seconds, of which embedding)
-        encode_runs: list[float] = []
-        texts: list[str] = []
-        for run in range(args.repeat):
-            paths = PathSettings(data_dir=Path(scratch) / f"data{run}", corpus_dir=corpus)  # type: ignore[call-arg]
-            index = CorpusIndex.open(paths, settings, timed_embeddings, rebuild=True)
-            timed_embeddings.seconds = 0.0
-            started = time.perf_counter()
-            report = index.ingest(corpus)
-            ingest_runs.append((time.perf_counter() - started, timed_embeddings.seconds))
-            if not texts:
-                chunks = index.store.all_chunks()
-                print(f"citebot: {report.summary()}", file=sys.stderr)
-                # The texts ingest embeds (each chunk's passages), in one call straight to the
-                # model: its best rate here.
-                texts = [text for chunk in chunks for text in passage_texts(chunk)]
-            encode_runs.append(timed(lambda texts=texts: embeddings.embed_documents(texts)))
-        ingest_seconds, embed_seconds = min(ingest_runs)
-        encode_seconds = min(encode_runs)
+        for runtime in runtimes:
+            embeddings = make_embeddings(
+                settings.model_copy(update={"embedding_runtime": runtime}),
+                model_cache_dir=models_dir,
+            )
+            embeddings.embed_for_index(["warm up the model"] * 8)
+            embeddings.embed_documents(["warm up the model"] * 8)
+            # (c) through ingest, so its chunks also serve (b) and the raw encode measurement.
+            # This machine may be shared: ingest and raw encode are timed in turns, `--repeat`
+            # times each (a fresh index every time), and the fastest of each is kept.
+            timed_embeddings = TimedEmbeddings(embeddings)
+            ingest_runs: list[tuple[float, float]] = []  # (ingest seconds, of which embedding)
+            encode_runs: list[float] = []
+            stage_runs: list[dict[str, float]] = []
+            texts: list[str] = []
+            for run in range(args.repeat):
+                paths = PathSettings(  # type: ignore[call-arg]
+                    data_dir=Path(scratch) / f"data-{runtime}-{run}", corpus_dir=corpus
+                )
+                index = CorpusIndex.open(paths, settings, timed_embeddings, rebuild=True)
+                timed_embeddings.seconds = 0.0
+                started = time.perf_counter()
+                report = index.ingest(corpus)
+                ingest_runs.append((time.perf_counter() - started, timed_embeddings.seconds))
+                stage_runs.append(report.stages)
+                if not texts:
+                    chunks = index.store.all_chunks()
+                    print(f"citebot ({runtime}): {report.summary()}", file=sys.stderr)
+                    # The texts ingest embeds (each chunk's passages), in one call straight to
+                    # the model: its best rate here.
+                    texts = [text for chunk in chunks for text in passage_texts(chunk)]
+                encode_runs.append(
+                    timed(lambda texts=texts, model=embeddings: model.embed_for_index(texts))
+                )
+            fastest = min(range(len(ingest_runs)), key=lambda i: ingest_runs[i][0])
+            ingest_seconds, embed_seconds = ingest_runs[fastest]
+            encode_seconds = min(encode_runs)
 
-        searcher = index.searcher()
-        for question in questions[:5]:
-            searcher.search(question.question, depth)  # warm caches before timing
-        latencies: list[float] = []
-        retrieved_c: list[list[str]] = []
-        for question in questions:
-            started = time.perf_counter()
-            hits = searcher.search(question.question, depth)
-            latencies.append(time.perf_counter() - started)
-            retrieved_c.append([hit.chunk.text for hit in hits])
-        ranks_by_name["c"] = first_hit_ranks(questions, retrieved_c)
-        label = ", ".join(args.overrides) if args.overrides else "default settings"
-        results["c"] = {"retriever": f"citebot hybrid ({label})", "chunks": len(chunks)}
+            searcher = index.searcher()
+            for question in questions[:5]:
+                searcher.search(question.question, depth)  # warm caches before timing
+            latencies: list[float] = []
+            retrieved_c: list[list[str]] = []
+            for question in questions:
+                timed_embeddings.forget_queries()  # every question embedded as a new one
+                started = time.perf_counter()
+                hits = searcher.search(question.question, depth)
+                latencies.append(time.perf_counter() - started)
+                retrieved_c.append([hit.chunk.text for hit in hits])
+            ranks = first_hit_ranks(questions, retrieved_c)
+            by_runtime[runtime] = {
+                "top4": recall(ranks, 4),
+                "found_top4": sum(1 for r in ranks if r is not None and r <= 4),
+                "ingest_seconds": ingest_seconds,
+                "embed_seconds": embed_seconds,
+                "encode_seconds": encode_seconds,
+                "stages": {k: round(v, 2) for k, v in stage_runs[fastest].items()},
+                "ingest_runs": [round(a, 2) for a, _ in ingest_runs],
+                "search_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+                "search_p95_ms": round(percentile(latencies, 95) * 1000, 1),
+            }
+            name = "c" if runtime == runtimes[-1] else f"c-{runtime}"
+            ranks_by_name[name] = ranks
+            label = ", ".join(args.overrides) if args.overrides else "default settings"
+            results[name] = {
+                "retriever": f"citebot hybrid ({label}, {runtime})",
+                "chunks": len(chunks),
+            }
 
         if not args.only_citebot:
             lexical = LexicalIndex.build(chunks)
@@ -326,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "search_k": depth,
         "search_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "search_p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "by_runtime": by_runtime,
     }
 
     lines = [
@@ -336,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| retriever | chunks | top-1 | top-4 | top-5 | top-20 | misses@4 |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", *(f"c-{r}" for r in runtimes), "c"):
         if name in results:
             row = results[name]
             lines.append(
@@ -356,6 +405,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict.append(
             f"misses@4 {c['misses_top4']} vs baseline {results['a']['misses_top4']} "
             f"(target <= {int(results['a']['misses_top4']) // 2})"  # type: ignore[call-overload]
+        )
+    first = by_runtime[runtimes[0]]
+    lines += [
+        "",
+        "| runtime | ingest s | speed-up | load | chunk | embed | store | bm25 | top-4 | "
+        "search p50 | search p95 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for runtime, row in by_runtime.items():
+        stages = row["stages"]
+        assert isinstance(stages, dict)
+        lines.append(
+            f"| {runtime} | {row['ingest_seconds']:.1f} | "
+            f"{float(first['ingest_seconds']) / float(row['ingest_seconds']):.2f}x | "  # type: ignore[arg-type]
+            + " | ".join(
+                f"{stages.get(k, 0.0):.1f}" for k in ("load", "chunk", "embed", "store", "bm25")
+            )
+            + f" | {row['top4']:.4f} ({row['found_top4']}) | {row['search_p50_ms']} ms | "
+            f"{row['search_p95_ms']} ms |"
         )
     lines += [
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def embeddings_for(settings: Settings) -> NamedEmbeddings:
         settings.retrieval,
         api_key=key.get_secret_value() if key else None,
         base_url=settings.llm.openai_base_url or None,
+        model_cache_dir=settings.paths.models_dir,
     )
 
 
@@ -78,18 +80,25 @@ def build_answerer(
     chat_model: BaseChatModel | None = None,
     ingest: bool = True,
     progress: bool = False,
+    warn: Callable[[str], None] = log.warning,
     corpus: Path | None = None,
 ) -> Answerer:
     """The answer service the settings describe; ingests the corpus incrementally first.
 
     `chat_model` injects a LangChain chat model (tests pass a fake); otherwise the backend is
     chosen from the settings: an LLM when a key or base URL is configured, else extractive.
-    `corpus` is the folder to answer from (default: `corpus_folder`).
+    `corpus` is the folder to answer from (default: `corpus_folder`). A process reading a Chroma
+    server without that folder answers from what the server holds, without ingesting. `warn`
+    receives the lines a user should see (an ingest that did not finish).
     """
     prompts = load_prompts()  # fails at start-up if a template does not fit the code
     index = open_index(settings)
-    if ingest:
-        root = corpus or corpus_folder(settings, index)
+    root = corpus or corpus_folder(settings, index)
+    reader_only = bool(settings.retrieval.chroma_host) and not root.is_dir()
+    unfinished = index.unfinished_ingest()
+    if unfinished:
+        warn(unfinished_ingest_message(unfinished, repairing=ingest and not reader_only))
+    if ingest and not reader_only:
         report = index.ingest(root, progress=progress_bars(progress))
         for skipped in report.skipped:
             log.warning("skipped %s: %s", skipped.source, skipped.reason)
@@ -110,6 +119,19 @@ def build_answerer(
         llm=make_llm_backend(settings, chat_model),
         prompts=prompts,
         settings=settings.llm,
+    )
+
+
+def unfinished_ingest_message(started: str, *, repairing: bool = False) -> str:
+    """What a user is told when the last ingest did not finish (killed or crashed)."""
+    fix = (
+        "ingesting again now to repair it."
+        if repairing
+        else "run `citebot ingest` again to repair it."
+    )
+    return (
+        f"The last ingest (started {started}) did not finish, so the index may be missing "
+        f"documents: {fix}"
     )
 
 

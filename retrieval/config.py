@@ -30,6 +30,17 @@ class PathSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_CORPUS_DIR", "corpus_dir"),
         description="The folder of documents to answer from (.txt, .md, .html, .pdf, .docx, .rst, .csv).",
     )
+    model_cache_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("CITEBOT_MODEL_CACHE_DIR", "model_cache_dir"),
+        description="Where the ONNX embedding model exported from the bundled weights is kept; "
+        "empty means <CITEBOT_DATA_DIR>/models.",
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        """The model cache folder, defaulting to one inside the data folder."""
+        return self.model_cache_dir or self.data_dir / "models"
 
 
 class RetrievalSettings(BaseSettings):
@@ -47,6 +58,12 @@ class RetrievalSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_EMBEDDING_MODEL", "embedding_model"),
         description="Embedding model name; empty means the provider's default "
         "(all-MiniLM-L6-v2 or text-embedding-3-small).",
+    )
+    embedding_runtime: str = Field(
+        "onnx-int8",
+        validation_alias=AliasChoices("CITEBOT_EMBEDDING_RUNTIME", "embedding_runtime"),
+        description="How MiniLM runs: 'onnx-int8' (ONNX exported locally from the bundled "
+        "weights; ingest embeds with an int8 copy), 'onnx' (ONNX, float32 only) or 'torch'.",
     )
     embedding_batch_size: int = Field(
         64,

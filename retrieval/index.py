@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from retrieval.errors import CitebotError, EmptyIndexError
 from retrieval.hybrid import HybridRetriever, HybridSearcher
 from retrieval.ingest import IngestReport, ProgressFactory, chunk_corpus, ingest_chunks
 from retrieval.lexical import LexicalIndex
-from retrieval.store import ChunkStore, chunking_signature, make_chroma_client
+from retrieval.store import INGEST_STARTED, ChunkStore, chunking_signature, make_chroma_client
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class IndexStats:
     dimension: int | None
     chunking: str
     location: str
+    # When the last ingest started, if it never finished (killed, crashed): the index may be partial.
+    unfinished_ingest: str | None = None
 
 
 class CorpusIndex:
@@ -45,6 +49,7 @@ class CorpusIndex:
         self.location = location
         self._lexical: LexicalIndex | None = None
         self._lexical_version: str | None = None
+        self._lexical_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -76,16 +81,13 @@ class CorpusIndex:
         else:
             location = str(paths.data_dir.resolve())
             lexical_dir = paths.data_dir / "lexical" / settings.collection
-        index = cls(
+        return cls(
             store=store,
             embeddings=embeddings,
             settings=settings,
             lexical_dir=lexical_dir,
             location=location,
         )
-        if rebuild:
-            index._save_lexical(LexicalIndex.build([]))
-        return index
 
     def ingest(self, root: Path, *, progress: ProgressFactory | None = None) -> IngestReport:
         """Bring the index in line with the files under `root`, embedding only what changed."""
@@ -95,7 +97,12 @@ class CorpusIndex:
                 "or set CITEBOT_CORPUS_DIR."
             )
         self._check_corpus_root(root)
-        chunks, sources, skipped = chunk_corpus(root, self.settings)
+        began = time.perf_counter()
+        # Marked before anything is written, cleared only at the end: a killed ingest stays visible.
+        unfinished = self.store.begin_ingest()
+        stamp, _ = self.store.version()
+        stages: dict[str, float] = {}
+        chunks, sources, skipped = chunk_corpus(root, self.settings, stages)
         report = ingest_chunks(
             chunks,
             sources,
@@ -108,9 +115,18 @@ class CorpusIndex:
         self.store.record(
             chunking=chunking_signature(self.settings), corpus_root=str(root.resolve())
         )
-        if report.changed or report.chunks_embedded or self._load_lexical() is None:
-            self._save_lexical(LexicalIndex.build(self.store.all_chunks()))
+        changed = bool(report.changed or report.chunks_embedded or report.chunks_removed)
+        # A new stamp tells every reader (this process or another machine) to rebuild its BM25.
+        self.store.finish_ingest(changed=changed or unfinished is not None or stamp is None)
+        started = time.perf_counter()
+        self.lexical()
+        report.stages = {**stages, **report.stages, "bm25": time.perf_counter() - started}
+        report.seconds = time.perf_counter() - began
         return report
+
+    def unfinished_ingest(self) -> str | None:
+        """When the last ingest started, if it did not finish; None when the index is whole."""
+        return self.store.version()[1]
 
     def _check_corpus_root(self, root: Path) -> None:
         """Refuse to turn an index of one folder into an index of another by accident.
@@ -137,22 +153,42 @@ class CorpusIndex:
         self._lexical_version = lexical.save(self.lexical_dir)
         self._lexical = lexical
 
-    def _load_lexical(self) -> LexicalIndex | None:
-        """The BM25 side as last saved, re-read when another process (an ingest) replaced it."""
+    def _cached_lexical(self) -> LexicalIndex | None:
+        """The BM25 index saved on disk, if it is not the one already in memory."""
         version = LexicalIndex.current_version(self.lexical_dir)
-        if self._lexical is None or version != self._lexical_version:
-            loaded = LexicalIndex.load(self.lexical_dir)
-            if loaded is not None or self._lexical is None:
-                self._lexical, self._lexical_version = loaded, version
-        return self._lexical
+        if version is None or version == self._lexical_version:
+            return None
+        loaded = LexicalIndex.load(self.lexical_dir)
+        if loaded is not None:
+            self._lexical_version = version
+        return loaded
+
+    def _fits(self, lexical: LexicalIndex, stamp: str | None) -> bool:
+        """Whether `lexical` was built from the index as it is at version `stamp`.
+
+        An index from before version stamps has none: there the chunk count decides. While an
+        ingest runs the stamp does not move, so readers keep the last finished version.
+        """
+        if lexical.stamp != stamp:
+            return False
+        return stamp is not None or len(lexical.chunks) == self.store.count()
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 side, rebuilt from the store if its files are missing."""
-        lexical = self._load_lexical()
-        if lexical is None or len(lexical.chunks) != self.store.count():
-            lexical = LexicalIndex.build(self.store.all_chunks())
-            self._save_lexical(lexical)
-        return lexical
+        """The BM25 side for the index as it is now.
+
+        One metadata read per call: the version stamp. The index kept in memory is used while it
+        matches; else the one cached under the data dir; else it is built from the chunk texts
+        the store holds (which is all a reader on another machine has) and cached for next time.
+        """
+        stamp, _ = self.store.version()
+        with self._lexical_lock:
+            for candidate in (self._lexical, self._cached_lexical()):
+                if candidate is not None and self._fits(candidate, stamp):
+                    self._lexical = candidate
+                    return candidate
+            built = LexicalIndex.build(self.store.all_chunks(), stamp)
+            self._save_lexical(built)
+            return built
 
     def searcher(self) -> HybridSearcher:
         """A hybrid searcher over this index; raises EmptyIndexError when nothing is ingested."""
@@ -166,7 +202,7 @@ class CorpusIndex:
             embeddings=self.embeddings,
             candidates=self.settings.candidates,
             top_k=self.settings.top_k,
-            refresh=self._load_lexical,
+            refresh=self.lexical,
         )
 
     def retriever(self, k: int | None = None) -> HybridRetriever:
@@ -185,4 +221,5 @@ class CorpusIndex:
             dimension=int(dimension) if dimension is not None else None,
             chunking=str(meta.get("chunking", chunking_signature(self.settings))),
             location=self.location,
+            unfinished_ingest=str(meta.get(INGEST_STARTED) or "") or None,
         )

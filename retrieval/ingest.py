@@ -50,6 +50,8 @@ class IngestReport:
     chunks_total: int = 0
     documents_total: int = 0
     seconds: float = 0.0
+    # Where the time went, in seconds: load, chunk, embed (passages), store (Chroma writes), bm25.
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -72,22 +74,33 @@ def _count(n: int, noun: str) -> str:
 
 
 def chunk_corpus(
-    root: Path, settings: RetrievalSettings
+    root: Path, settings: RetrievalSettings, stages: dict[str, float] | None = None
 ) -> tuple[list[Chunk], list[str], list[SkippedFile]]:
-    """Load and chunk every file under `root`: (chunks, sources read, skipped files)."""
+    """Load and chunk every file under `root`: (chunks, sources read, skipped files).
+
+    `stages`, when given, receives the seconds spent loading and chunking.
+    """
+    started = time.perf_counter()
     documents, skipped = load_corpus(root, settings.max_file_mb)
     documents = redact_documents(documents) if settings.redact_secrets else documents
+    loaded = time.perf_counter()
     encoding = get_encoding(CHUNKING_ENCODING)
     chunks: list[Chunk] = []
     for document in documents:
         chunks.extend(
             chunk_document(document, encoding, settings.chunk_tokens, settings.chunk_overlap)
         )
+    if stages is not None:
+        stages["load"] = loaded - started
+        stages["chunk"] = time.perf_counter() - loaded
     return chunks, [d.source for d in documents], skipped
 
 
 def embed_passages(
-    chunks: list[Chunk], embeddings: NamedEmbeddings, batch_size: int
+    chunks: list[Chunk],
+    embeddings: NamedEmbeddings,
+    batch_size: int,
+    stages: dict[str, float] | None = None,
 ) -> Iterator[tuple[list[Chunk], list[list[list[float]]]]]:
     """Embed the passages of `chunks`, `batch_size` texts per call; yield chunks with their vectors.
 
@@ -96,6 +109,15 @@ def embed_passages(
     (a passage is a sentence or two: lengths vary more than between chunks). Each group is yielded
     once embedded, its vectors one list per chunk in passage order: a long ingest stores as it goes.
     """
+    stages = {} if stages is None else stages
+    stages.setdefault("embed", 0.0)
+
+    def embedded(texts: list[list[str]]) -> list[list[list[float]]]:
+        started = time.perf_counter()
+        vectors = _embed_group(texts, embeddings, batch_size)
+        stages["embed"] += time.perf_counter() - started
+        return vectors
+
     group: list[Chunk] = []
     group_texts: list[list[str]] = []
     waiting = 0
@@ -104,10 +126,10 @@ def embed_passages(
         group_texts.append(passage_texts(chunk))
         waiting += len(group_texts[-1])
         if waiting >= batch_size * _BATCHES_PER_GROUP:
-            yield group, _embed_group(group_texts, embeddings, batch_size)
+            yield group, embedded(group_texts)
             group, group_texts, waiting = [], [], 0
     if group:
-        yield group, _embed_group(group_texts, embeddings, batch_size)
+        yield group, embedded(group_texts)
 
 
 def _embed_group(
@@ -123,7 +145,7 @@ def _embed_group(
     vectors: list[list[list[float]]] = [[[] for _ in chunk_texts] for chunk_texts in texts]
     for start in range(0, len(flat), batch_size):
         batch = flat[start : start + batch_size]
-        embedded = embeddings.embed_documents([texts[i][j] for _, i, j in batch])
+        embedded = embeddings.embed_for_index([texts[i][j] for _, i, j in batch])
         for (_, i, j), vector in zip(batch, embedded, strict=True):
             vectors[i][j] = vector
     return vectors
@@ -180,11 +202,14 @@ def ingest_chunks(
     # Similar lengths in one batch pad less: sorted, a batch costs what its texts need (~10% less).
     todo.sort(key=lambda chunk: len(search_text(chunk)))
     bar = progress(len(todo), "Embedding chunks") if progress and todo else Progress()
+    report.stages["store"] = 0.0
     try:
-        for batch, vectors in embed_passages(todo, embeddings, batch_size):
+        for batch, vectors in embed_passages(todo, embeddings, batch_size, report.stages):
+            writing = time.perf_counter()
             if not report.chunks_embedded:
                 store.record(dimension=len(vectors[0][0]))
             store.add(batch, vectors)
+            report.stages["store"] += time.perf_counter() - writing
             report.chunks_embedded += len(batch)
             bar.update(len(batch))
     finally:

@@ -54,21 +54,25 @@ def search_text(chunk: Chunk) -> str:
 class LexicalIndex:
     """A BM25 index over chunks; `search` returns (chunk, score) best first."""
 
-    def __init__(self, chunks: list[Chunk], retriever: object | None) -> None:
+    def __init__(
+        self, chunks: list[Chunk], retriever: object | None, stamp: str | None = None
+    ) -> None:
         self.chunks = chunks
+        # The index version (Chroma collection metadata) these chunks were read at, if known.
+        self.stamp = stamp
         self._retriever = retriever
         self._by_id = {chunk.chunk_id: chunk for chunk in chunks}
         self._df: Counter[str] | None = None
 
     @classmethod
-    def build(cls, chunks: list[Chunk]) -> LexicalIndex:
-        """Index `chunks` (in the order given)."""
+    def build(cls, chunks: list[Chunk], stamp: str | None = None) -> LexicalIndex:
+        """Index `chunks` (in the order given), read from the store at version `stamp`."""
         if not chunks:
-            return cls([], None)
+            return cls([], None, stamp)
         retriever = _bm25s().BM25(k1=BM25_K1, b=BM25_B)
         corpus = [content_terms(search_text(chunk)) or ["\x00empty"] for chunk in chunks]
         retriever.index(corpus, show_progress=False)
-        return cls(chunks, retriever)
+        return cls(chunks, retriever, stamp)
 
     def document_frequency(self, term: str) -> int:
         """How many chunks contain the (stemmed) term."""
@@ -106,6 +110,7 @@ class LexicalIndex:
         if self._retriever is not None:
             self._retriever.save(str(target / "bm25"))  # type: ignore[attr-defined]
         (target / "chunks.json").write_text(json.dumps(records), encoding="utf-8")
+        (target / "stamp").write_text(self.stamp or "", encoding="utf-8")
         pointer = folder / f"CURRENT.{version}.tmp"
         pointer.write_text(version, encoding="utf-8")
         pointer.replace(folder / "CURRENT")
@@ -131,9 +136,15 @@ class LexicalIndex:
         target = folder / version
         try:
             records = json.loads((target / "chunks.json").read_text(encoding="utf-8"))
+            stamp = (target / "stamp").read_text(encoding="utf-8").strip() or None
         except (OSError, ValueError):
-            return None  # replaced while we read it: the caller rebuilds from the store
+            # Replaced while we read it, or saved before stamps existed: the caller rebuilds.
+            return None
         chunks = [Chunk.from_metadata(r["chunk_id"], r["text"], r) for r in records]
         if not chunks:
-            return cls([], None)
-        return cls(chunks, _bm25s().BM25.load(str(target / "bm25")))
+            return cls([], None, stamp)
+        try:
+            retriever = _bm25s().BM25.load(str(target / "bm25"))
+        except (OSError, ValueError):
+            return None
+        return cls(chunks, retriever, stamp)

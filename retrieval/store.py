@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -23,6 +26,10 @@ _PASSAGES_PER_CHUNK = 4
 # default (100) the approximate neighbours differ enough from exact ones to cost recall
 # (SQuAD benchmark top-4: 0.947 at the default, 0.951 here and with exact cosine).
 _PASSAGE_EF_SEARCH = 400
+# Collection metadata keys: the version stamp each finished ingest writes (readers key their BM25
+# cache on it), and the start time of an ingest that has not finished (cleared when it does).
+INDEX_VERSION = "index_version"
+INGEST_STARTED = "ingest_started"
 
 
 def make_chroma_client(settings: RetrievalSettings, data_dir: Path) -> Any:
@@ -99,10 +106,18 @@ class ChunkStore:
     and passage scheme filled the index; dense search ranks chunks by their best passage.
     """
 
-    def __init__(self, collection: Any, passages: Any, where: str = "the Chroma store") -> None:
+    def __init__(
+        self,
+        collection: Any,
+        passages: Any,
+        where: str = "the Chroma store",
+        client: Any = None,
+    ) -> None:
         self.collection = collection
         self.passages = passages
         self.where = where
+        # Kept to re-read the collection's metadata: another process's ingest changes it.
+        self.client = client
 
     @classmethod
     def open(
@@ -140,20 +155,47 @@ class ChunkStore:
             configuration={"hnsw": {"space": "cosine", "ef_search": _PASSAGE_EF_SEARCH}},
             embedding_function=None,
         )
-        return cls(collection, passages, _where(client))
+        return cls(collection, passages, _where(client), client)
 
     @property
     @_unavailable
     def metadata(self) -> dict[str, Any]:
-        """What the collection records about itself (model, dimension, chunking)."""
+        """What the collection records about itself (model, dimension, chunking, version stamp),
+        read afresh: another process may have ingested since this one opened the collection."""
+        if self.client is not None:
+            self.collection = self.client.get_collection(
+                self.collection.name, embedding_function=None
+            )
         return dict(self.collection.metadata or {})
 
-    def record(self, **values: str | int) -> None:
-        """Store facts about the index (dimension, chunking) in the collection metadata."""
+    def record(self, drop: Sequence[str] = (), **values: str | int) -> None:
+        """Store facts about the index (dimension, chunking) in the collection metadata, and
+        remove the keys in `drop`. Chroma replaces the whole mapping, so it is read first."""
         current = self.metadata
-        if any(current.get(key) != value for key, value in values.items()):
+        if any(current.get(key) != value for key, value in values.items()) or any(
+            key in current for key in drop
+        ):
             current.pop("hnsw:space", None)
+            for key in drop:
+                current.pop(key, None)
             self.collection.modify(metadata={**current, **values})
+
+    def version(self) -> tuple[str | None, str | None]:
+        """(the stamp of the last finished ingest, the start time of an unfinished one)."""
+        meta = self.metadata
+        stamp, started = meta.get(INDEX_VERSION), meta.get(INGEST_STARTED)
+        return (str(stamp) if stamp else None, str(started) if started else None)
+
+    def begin_ingest(self) -> str | None:
+        """Mark an ingest as running; returns the start of an earlier one that never finished."""
+        _, unfinished = self.version()
+        self.record(**{INGEST_STARTED: datetime.now(UTC).isoformat(timespec="seconds")})
+        return unfinished
+
+    def finish_ingest(self, *, changed: bool) -> None:
+        """Clear the running mark; a new version stamp when the content changed (or may have)."""
+        values = {INDEX_VERSION: new_version()} if changed else {}
+        self.record(drop=(INGEST_STARTED,), **values)
 
     @_unavailable
     def count(self) -> int:
@@ -271,6 +313,11 @@ def _centroid(vectors: Sequence[Sequence[float]]) -> list[float]:
     mean = np.mean(np.asarray(vectors, dtype=np.float64), axis=0)
     norm = float(np.linalg.norm(mean))
     return [float(x) for x in (mean / norm if norm > 0 else mean)]
+
+
+def new_version() -> str:
+    """A fresh index version stamp, unique across processes and machines."""
+    return f"{time.time_ns()}-{uuid.uuid4().hex[:12]}"
 
 
 def chunking_signature(settings: RetrievalSettings) -> str:

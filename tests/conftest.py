@@ -44,17 +44,26 @@ SETTING_NAMES = [
     "CITEBOT_REDACT_SECRETS",
     "CITEBOT_LLM_DEADLINE",
     "CITEBOT_EMBEDDING_BATCH_SIZE",
+    "CITEBOT_EMBEDDING_RUNTIME",
+    "CITEBOT_MODEL_CACHE_DIR",
     "CITEBOT_ENV_FILE",
     "TELEGRAM_QUESTIONS_PER_MINUTE",
     "TELEGRAM_MAX_QUESTION_CHARS",
 ]
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the locally exported ONNX model, so the suite exports it once."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Path:
     """Run every test in its own folder with its own data dir and a clean environment."""
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CITEBOT_MODEL_CACHE_DIR", str(model_cache))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CITEBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CITEBOT_CORPUS_DIR", str(SEED_CORPUS))

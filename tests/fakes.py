@@ -135,9 +135,9 @@ def write_bad_files(folder: Path) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def shared_minilm() -> NamedEmbeddings:
     """The real offline MiniLM, loaded once per test session (loading costs seconds)."""
-    from retrieval.config import RetrievalSettings
+    from retrieval.config import PathSettings, RetrievalSettings
     from retrieval.embeddings import make_embeddings
 
-    embeddings = make_embeddings(RetrievalSettings())
+    embeddings = make_embeddings(RetrievalSettings(), model_cache_dir=PathSettings().models_dir)
     embeddings.embed_query("load the model now")
     return embeddings

@@ -129,7 +129,8 @@ def test_missing_weights_are_refused(tmp_path: Path) -> None:
 def test_matching_weights_pass(tmp_path: Path) -> None:
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"tiny")
-    assert verify_weights(weights, expected_sha256=hashlib.sha256(b"tiny").hexdigest()) is None
+    digest = hashlib.sha256(b"tiny").hexdigest()
+    assert verify_weights(weights, expected_sha256=digest) == digest
 
 
 @pytest.mark.parametrize(

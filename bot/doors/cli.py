@@ -83,6 +83,11 @@ def cli(ctx: click.Context, env_file: Path, verbose: bool) -> None:
         raise click.ClickException(str(error)) from error
 
 
+def warn_line(message: str) -> None:
+    """One warning line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def print_skipped(report: Any) -> None:
     """One warning line per skipped file, on stderr."""
     for skipped in report.skipped:
@@ -159,9 +164,11 @@ def search(ctx: click.Context, query: str, top_k: int | None, as_json: bool) -> 
 @click.pass_context
 def stats(ctx: click.Context) -> None:
     """Show what the index holds and where it lives."""
-    from bot.wiring import open_index
+    from bot.wiring import open_index, unfinished_ingest_message
 
     info = open_index(settings_of(ctx)).stats()
+    if info.unfinished_ingest:
+        click.echo(f"warning: {unfinished_ingest_message(info.unfinished_ingest)}", err=True)
     click.echo(f"documents:       {info.documents}")
     click.echo(f"chunks:          {info.chunks}")
     click.echo(f"embedding model: {info.embedding_model} ({info.dimension or '?'} dimensions)")
@@ -204,7 +211,10 @@ def ask(
         raise click.UsageError("The question is empty: ask something about the documents.")
     try:
         answerer = build_answerer(
-            settings_of(ctx), corpus=corpus, progress=not as_json and sys.stderr.isatty()
+            settings_of(ctx),
+            corpus=corpus,
+            progress=not as_json and sys.stderr.isatty(),
+            warn=warn_line,
         )
         answer = answerer.answer(question, k=top_k)
     except CitebotError as error:
@@ -234,7 +244,7 @@ def chat(ctx: click.Context, path: Path | None, no_stream: bool) -> None:
     settings = settings_of(ctx)
     folder = path or corpus_folder(settings, open_index(settings))
     click.echo(f"Indexing {folder} …", err=True)
-    answerer = build_answerer(settings, corpus=folder, progress=sys.stderr.isatty())
+    answerer = build_answerer(settings, corpus=folder, progress=sys.stderr.isatty(), warn=warn_line)
     save_history = enable_line_editing(settings.paths.data_dir / "repl_history")
     try:
         Repl(
