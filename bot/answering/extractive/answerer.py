@@ -25,7 +25,6 @@ from bot.answering.extractive.places import names_of, place_mentions, places, to
 from bot.answering.markers import neutralise_markers
 from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
-from retrieval.text.sentences import sentence_spans
 from retrieval.text.terms import content_terms, words
 
 # Words that frame a question rather than name its subject ("on what date", "the name of").
@@ -228,15 +227,15 @@ class ExtractiveAnswerer:
         spans: list[tuple[int, Chunk, int, int]] = []
         seen: set[tuple[str, str]] = set()
         for number, chunk in enumerate(sources, start=1):
-            for start, end in sentence_spans(chunk.text):
-                sentence = chunk.text[start:end]
+            for start, end in chunk.answer_spans():
+                sentence = chunk.text[start - chunk.start : end - chunk.start]
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
                 where = (chunk.source, sentence)
                 if where in seen or not self.fits(question, sentence, answer_type):
                     continue
                 seen.add(where)
-                spans.append((number, chunk, chunk.start + start, chunk.start + end))
+                spans.append((number, chunk, start, end))
         if not spans:
             return []
         similarities = self._similarities(question, spans)
