@@ -33,6 +33,7 @@ def chunk_document(
     if overlap_tokens >= chunk_tokens:
         overlap_tokens = chunk_tokens // 4
     units = _units(document.text, encoding, chunk_tokens)
+    answers = answer_sentences(document)
     chunks: list[Chunk] = []
     i = 0
     while i < len(units):
@@ -67,6 +68,9 @@ def chunk_document(
                 end=end,
                 text=text,
                 page=document.page_at(start),
+                section=_section_at(document, start),
+                answers=tuple((s, e) for s, e in answers if start <= s and e <= end),
+                pages=tuple(p for p in document.pages if p.start < end and p.end > start),
             )
         )
         if j >= len(units):
@@ -78,6 +82,25 @@ def chunk_document(
             carried += units[back].tokens
         i = back
     return chunks
+
+
+def answer_sentences(document: Document) -> list[tuple[int, int]]:
+    """Document offsets of every sentence that may be quoted: the sentences of prose blocks."""
+    if not document.blocks:
+        return sentence_spans(document.text)
+    spans: list[tuple[int, int]] = []
+    for block in document.blocks:
+        if block.prose:
+            spans.extend(sentence_spans(document.text, block.start, block.end))
+    return spans
+
+
+def _section_at(document: Document, offset: int) -> str:
+    """The heading the block at `offset` sits under ('' before the first heading)."""
+    for block in document.blocks:
+        if block.end > offset:
+            return block.section
+    return ""
 
 
 def _paragraph_break(text: str, left_end: int, right_start: int) -> bool:

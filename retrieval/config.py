@@ -28,7 +28,7 @@ class PathSettings(BaseSettings):
     corpus_dir: Path = Field(
         Path("corpus"),
         validation_alias=AliasChoices("CITEBOT_CORPUS_DIR", "corpus_dir"),
-        description="The folder of documents to answer from (.txt, .md, .html, .pdf).",
+        description="The folder of documents to answer from (.txt, .md, .html, .pdf, .docx, .rst, .csv).",
     )
     model_cache_dir: Path | None = Field(
         None,
@@ -82,6 +82,12 @@ class RetrievalSettings(BaseSettings):
         ge=0,
         validation_alias=AliasChoices("CITEBOT_CHUNK_OVERLAP", "chunk_overlap"),
         description="Tokens of overlap between neighbouring chunks of one document.",
+    )
+    max_file_mb: float = Field(
+        20,
+        gt=0,
+        validation_alias=AliasChoices("CITEBOT_MAX_FILE_MB", "max_file_mb"),
+        description="Files bigger than this many MB are skipped at ingest with one line saying so.",
     )
     top_k: int = Field(
         4,

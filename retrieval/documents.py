@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Literal
+
+BlockKind = Literal["paragraph", "heading", "list_item", "code", "table_row", "furniture"]
+# Kinds whose sentences may be quoted as an answer; the rest is searchable structure.
+PROSE_KINDS: frozenset[str] = frozenset({"paragraph", "list_item", "table_row"})
 
 
 @dataclass(frozen=True)
@@ -15,6 +21,21 @@ class PageSpan:
 
 
 @dataclass(frozen=True)
+class Block:
+    """One block of a document's text: what it is, where it lies, and the heading it sits under."""
+
+    kind: BlockKind
+    start: int
+    end: int
+    section: str = ""
+
+    @property
+    def prose(self) -> bool:
+        """Whether the block's sentences may be quoted as an answer."""
+        return self.kind in PROSE_KINDS
+
+
+@dataclass(frozen=True)
 class Document:
     """One file of the corpus, read into plain text."""
 
@@ -23,6 +44,8 @@ class Document:
     text: str
     content_hash: str
     pages: tuple[PageSpan, ...] = ()
+    # The text's blocks in order; empty means the whole text is prose (documents built by hand).
+    blocks: tuple[Block, ...] = ()
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page holding character `offset`, or None for documents without pages."""
@@ -44,9 +67,13 @@ class Chunk:
     end: int
     text: str
     page: int | None = None
+    section: str = ""  # the heading the chunk's first block sits under
+    # Document offsets of the sentences that may be quoted; None: every sentence of the text.
+    answers: tuple[tuple[int, int], ...] | None = None
+    pages: tuple[PageSpan, ...] = ()  # the PDF pages the chunk overlaps, in document offsets
 
     def metadata(self) -> dict[str, str | int]:
-        """The chunk's fields as Chroma metadata (no None values)."""
+        """The chunk's fields as Chroma metadata (no None values; spans as compact JSON)."""
         meta: dict[str, str | int] = {
             "source": self.source,
             "title": self.title,
@@ -56,6 +83,14 @@ class Chunk:
         }
         if self.page is not None:
             meta["page"] = self.page
+        if self.section:
+            meta["section"] = self.section
+        if self.answers is not None:
+            relative = [[s - self.start, e - self.start] for s, e in self.answers]
+            meta["answers"] = json.dumps(relative, separators=(",", ":"))
+        if self.pages:
+            spans = [[p.page, p.start - self.start, p.end - self.start] for p in self.pages]
+            meta["pages"] = json.dumps(spans, separators=(",", ":"))
         return meta
 
     def answer_spans(self) -> list[tuple[int, int]]:
@@ -63,27 +98,47 @@ class Chunk:
 
         Headings, navigation, code and other structure are searchable but never answer sentences.
         """
+        if self.answers is not None:
+            return list(self.answers)
         from retrieval.text.sentences import sentence_spans
 
         return [(self.start + s, self.start + e) for s, e in sentence_spans(self.text)]
 
     def page_of(self, start: int, end: int) -> int | None:
-        """The PDF page holding the quote at document offsets [start, end), None without pages."""
+        """The PDF page holding the quote at document offsets [start, end): the page of its start.
+
+        None for documents without pages.
+        """
+        for span in self.pages:
+            if span.start <= start < span.end:
+                return span.page
         return self.page
 
     @classmethod
     def from_metadata(cls, chunk_id: str, text: str, meta: dict[str, object]) -> Chunk:
         """Rebuild a chunk from what Chroma stored."""
         page = meta.get("page")
+        start = int(str(meta["start"]))
+        answers = None
+        if "answers" in meta:
+            answers = tuple((start + s, start + e) for s, e in json.loads(str(meta["answers"])))
+        pages: tuple[PageSpan, ...] = ()
+        if "pages" in meta:
+            pages = tuple(
+                PageSpan(p, start + s, start + e) for p, s, e in json.loads(str(meta["pages"]))
+            )
         return cls(
             chunk_id=chunk_id,
             source=str(meta["source"]),
             title=str(meta.get("title", "")),
             index=int(str(meta.get("index", 0))),
-            start=int(str(meta["start"])),
+            start=start,
             end=int(str(meta["end"])),
             text=text,
             page=int(str(page)) if page is not None else None,
+            section=str(meta.get("section", "")),
+            answers=answers,
+            pages=pages,
         )
 
 

@@ -81,7 +81,7 @@ def chunk_corpus(
     `stages`, when given, receives the seconds spent loading and chunking.
     """
     started = time.perf_counter()
-    documents, skipped = load_corpus(root)
+    documents, skipped = load_corpus(root, settings.max_file_mb)
     documents = redact_documents(documents) if settings.redact_secrets else documents
     loaded = time.perf_counter()
     encoding = get_encoding(CHUNKING_ENCODING)

@@ -33,10 +33,17 @@ def _bm25s() -> Any:
 
 
 def title_heading(chunk: Chunk) -> str:
-    """The chunk's title as a first line when the title says something (not just the file name)."""
+    """The chunk's title (when it says more than the file name) and section heading, a line each.
+
+    A section heading says what the rows or paragraphs under it are about, as the title does for
+    the whole document, so both help a question find the chunk.
+    """
+    lines = []
     if chunk.title and chunk.title != Path(chunk.source).stem:
-        return f"{chunk.title}\n"
-    return ""
+        lines.append(chunk.title)
+    if chunk.section and chunk.section != chunk.title and chunk.section not in chunk.text[:200]:
+        lines.append(chunk.section)
+    return "".join(f"{line}\n" for line in lines)
 
 
 def search_text(chunk: Chunk) -> str:

@@ -117,9 +117,9 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "empty.txt": (b"", "empty"),
     "blank.md": (b"  \n\n\t ", "empty"),
     "binary.txt": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary"),
-    "latin1.txt": ("Caf\u00e9 cr\u00e8me in Montr\u00e9al.".encode("latin-1"), "UTF-8"),
     "broken.pdf": (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "PDF"),
-    "notes.docx": (b"PK\x03\x04 a word file", "unsupported"),
+    "notes.docx": (b"PK\x03\x04 a word file", "Word"),
+    "tool.exe": (b"MZ\x90\x00\x03\x00", "unsupported"),
 }
 
 

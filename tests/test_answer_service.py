@@ -12,6 +12,7 @@ from bot.answering.answer import Answer
 from bot.answering.conversation import Conversation, Turn, expand_follow_up, is_follow_up
 from bot.answering.prompts import REFUSAL
 from bot.answering.service import Answerer
+from retrieval.loaders import load_document
 
 __all__ = ["seed_answerer"]  # the session fixture, imported so pytest finds it
 
@@ -32,7 +33,8 @@ def source_number(base: Answerer, question: str, fact: str) -> int:
 
 def assert_quotes_are_verbatim(answer: Answer) -> None:
     for citation in answer.citations:
-        text = (CORPUS / citation.source).read_text(encoding="utf-8")
+        # Offsets are into the stored text: the file as a person reads it.
+        text = load_document(CORPUS / citation.source, citation.source).text
         assert text[citation.start : citation.end] == citation.quote
 
 

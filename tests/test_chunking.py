@@ -233,3 +233,32 @@ def test_passages_are_overlapping_sentence_pairs_headed_by_the_title() -> None:
 @pytest.mark.parametrize("text", ["Just one sentence.", "One sentence. And a second.", "   "])
 def test_a_text_of_two_sentences_or_fewer_is_one_passage(text: str) -> None:
     assert len(passage_spans(text)) == 1
+
+
+def test_answer_sentences_pages_and_section_survive_the_store_metadata() -> None:
+    from retrieval.documents import Block
+
+    text = "Rules\n\nThe first rule is short. The second rule runs on.\n\nlamp --on"
+    code = text.index("lamp")
+    document = Document(
+        "r.pdf",
+        "Rules",
+        text,
+        "hash",
+        (PageSpan(1, 0, 30), PageSpan(2, 30, len(text))),
+        (
+            Block("heading", 0, 5, "Rules"),
+            Block("paragraph", 7, code - 2, "Rules"),
+            Block("code", code, len(text), "Rules"),
+        ),
+    )
+    (chunk,) = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    assert [text[s:e] for s, e in chunk.answer_spans()] == [
+        "The first rule is short.",
+        "The second rule runs on.",
+    ]
+    assert chunk.section == "Rules"
+    second = text.index("The second")
+    assert chunk.page_of(second, second + 10) == 2 and chunk.page_of(7, 20) == 1
+    rebuilt = Chunk.from_metadata(chunk.chunk_id, chunk.text, dict(chunk.metadata()))
+    assert rebuilt == chunk

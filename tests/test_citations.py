@@ -9,6 +9,7 @@ import pytest
 from bot.answering.citations import check_citations, is_refusal, numbers_supported, support_ratio
 from bot.answering.prompts import REFUSAL
 from retrieval.documents import Chunk
+from retrieval.loaders import load_document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 NEWS = "000_a03238ee93841bab.txt"
@@ -16,8 +17,8 @@ READOUT = "004_7bcb2394e0e0540d.txt"
 
 
 def document_text(source: str) -> str:
-    """The corpus file as written on disk (the loader keeps it byte for byte for .txt)."""
-    return (CORPUS / source).read_text(encoding="utf-8")
+    """The corpus file's stored text (as a person reads it), which citation offsets index."""
+    return load_document(CORPUS / source, source).text
 
 
 def chunk_between(source: str, first: str, last: str) -> Chunk:

@@ -13,6 +13,7 @@ import bot.wiring
 from bot.answering.prompts import REFUSAL
 from bot.doors.cli import cli
 from retrieval.embeddings import MiniLMEmbeddings
+from retrieval.loaders import load_document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 NEWS = "000_a03238ee93841bab.txt"
@@ -97,7 +98,7 @@ def test_ask_json_answers_with_a_verbatim_citation() -> None:
     for citation in answer["citations"]:
         assert citation.keys() >= CITATION_FIELDS
         assert f"[{citation['n']}]" in answer["answer"]
-        text = (CORPUS / citation["source"]).read_text(encoding="utf-8")
+        text = load_document(CORPUS / citation["source"], citation["source"]).text
         assert text[citation["start"] : citation["end"]] == citation["quote"]
     news = [c for c in answer["citations"] if c["source"] == NEWS]
     assert any("300,000" in c["quote"] for c in news)

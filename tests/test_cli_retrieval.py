@@ -13,6 +13,7 @@ from fakes import WordOverlapEmbeddings, write_bad_files
 import bot.wiring
 from bot.doors.cli import cli
 from retrieval.config import RetrievalSettings
+from retrieval.loaders import load_document
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
@@ -98,7 +99,7 @@ def test_search_json_lists_hits_best_first() -> None:
     assert len(rows) == 3
     for row in rows:
         assert set(row) == {"source", "title", "chunk_id", "score", "found_by", "text"}
-        text = (SEED_CORPUS / row["source"]).read_text(encoding="utf-8")
+        text = load_document(SEED_CORPUS / row["source"], row["source"]).text
         assert row["text"] in text
     assert "300,000" in rows[0]["text"]
     assert rows[0]["found_by"] == {"dense": 1, "bm25": 1}

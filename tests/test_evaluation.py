@@ -584,3 +584,25 @@ def test_seed_questions_load_and_keys_come_from_their_sources() -> None:
             assert len(q.sources) == 2, q.id
             # every source gives at least one key, so the answer needs both documents
             assert all(any(contains_key(texts[s], k) for k in q.answers) for s in q.sources), q.id
+
+
+def test_accuracy_by_file_type_counts_each_source_suffix() -> None:
+    from bot.doors.evaluation.report import by_file_type, file_type_lines
+
+    questions = [
+        Question(id="a", question="A?", answers=["x"], sources=["docs/a.pdf"]),
+        Question(id="b", question="B?", answers=["y"], sources=["b.pdf"]),
+        Question(id="c", question="C?", answers=["z"], sources=["c.md"]),
+        Question(id="d", question="D?", answers=[], sources=[]),
+    ]
+    scores = [
+        {"correct": True, "abstained": False},
+        {"correct": False, "abstained": True},
+        {"correct": False, "abstained": False},
+        {"correct": True, "abstained": True},
+    ]
+    assert by_file_type(questions, scores) == {
+        ".md": {"answerable": 1, "right": 0, "refused": 0},
+        ".pdf": {"answerable": 2, "right": 1, "refused": 1},
+    }
+    assert file_type_lines(questions, scores)[1].split()[:3] == ["accuracy", ".pdf", "0.500"]

@@ -14,6 +14,7 @@ from retrieval.config import PathSettings, RetrievalSettings
 from retrieval.hybrid import HybridSearcher, reciprocal_rank_fusion
 from retrieval.index import CorpusIndex
 from retrieval.lexical import LexicalIndex
+from retrieval.loaders import load_document
 from retrieval.passages import passage_texts
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -135,7 +136,7 @@ def test_langchain_retriever_returns_documents_with_provenance(index: CorpusInde
     assert top.id == meta["chunk_id"]
     assert meta["found_by"] == {"dense": 1, "bm25": 1}
     assert meta["score"] == pytest.approx(2 / 61)
-    text = (SEED_CORPUS / meta["source"]).read_text(encoding="utf-8")
+    text = load_document(SEED_CORPUS / meta["source"], meta["source"]).text
     assert text[meta["start"] : meta["end"]] == top.page_content, "a citation can quote it"
 
 

@@ -19,6 +19,7 @@ from retrieval.embeddings import (
     verify_weights,
 )
 from retrieval.index import CorpusIndex
+from retrieval.loaders import load_document
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -104,7 +105,8 @@ def test_langchain_retriever_invoke_returns_documents(seed_index: CorpusIndex) -
     top = next(d for d in documents if "300,000" in d.page_content)
     assert top.metadata["source"] == "000_a03238ee93841bab.txt"
     assert {"title", "chunk_id", "score", "found_by", "start", "end", "index"} <= set(top.metadata)
-    text = (SEED_CORPUS / top.metadata["source"]).read_text(encoding="utf-8")
+    source = top.metadata["source"]
+    text = load_document(SEED_CORPUS / source, source).text
     assert text[top.metadata["start"] : top.metadata["end"]] == top.page_content
 
 

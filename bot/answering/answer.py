@@ -37,7 +37,7 @@ class Citation:
             n=n,
             source=chunk.source,
             title=chunk.title,
-            page=chunk.page,
+            page=chunk.page_of(start, end),
             chunk_id=chunk.chunk_id,
             quote=chunk.text[start - chunk.start : end - chunk.start],
             start=start,

@@ -296,7 +296,7 @@ def evaluate(
     both lists empty means the bot must refuse. Every question runs through the same pipeline
     as `citebot ask`. Metrics are defined in the report.
     """
-    from bot.doors.evaluation.report import write_report
+    from bot.doors.evaluation.report import file_type_lines, write_report
     from bot.doors.evaluation.run import (
         check_thresholds,
         load_questions,
@@ -335,6 +335,8 @@ def evaluate(
     ):
         if name in summary:
             click.echo(f"{name:24} {summary[name]:.3f}")
+    for line in file_type_lines(loaded, scores):
+        click.echo(line)
     click.echo(f"report: {written[0].parent / 'report.md'}")
     failures = check_thresholds(summary, thresholds)
     if failures:

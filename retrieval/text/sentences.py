@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-# A sentence ends at . ! ? (optionally followed by closing quotes or brackets) before white space.
-_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(\s+)|\n+")
 # A period after these does not end a sentence ("Adm. Smith", "the U.S. commitment").
 _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Adm|Gen|Lt|Col|Maj|Capt|Cmdr|Sgt|Gov|Sen|Rep|Sec|Pres|St|Jr|Sr"
@@ -20,23 +18,43 @@ def abbreviation_before(text: str) -> bool:
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence and line spans of text[start:end], white space trimmed, as absolute offsets."""
+    """Sentence and line spans of text[start:end], white space trimmed, as absolute offsets.
+
+    syntok finds the sentences (abbreviations, initials, decimals); a line break always ends one,
+    because the loaders join soft line breaks, so a newline left in stored text is a real break.
+    On the format benchmark's validation split it answered one question more of 90 than the
+    regular expression above, at the same abstention (benchmarks/README.md).
+    """
+    from syntok import segmenter
+
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
+    for line_start, line_end in _lines(text, start, end):
+        piece = text[line_start:line_end]
+        for paragraph in segmenter.analyze(piece):
+            for sentence in paragraph:
+                tokens = list(sentence)
+                if tokens:
+                    first, last = tokens[0], tokens[-1]
+                    spans.append(
+                        (line_start + first.offset, line_start + last.offset + len(last.value))
+                    )
+    return spans
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The non-blank lines of text[start:end], white space trimmed."""
+    out = []
     cursor = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        boundary = match.start(1) if match.group(1) is not None else match.start()
-        if "\n" not in match.group() and _ABBREVIATION.search(text, cursor, boundary):
-            continue
-        spans.append((cursor, boundary))
-        cursor = match.end()
-    spans.append((cursor, end))
-    trimmed = []
-    for s, e in spans:
+    while cursor < end:
+        newline = text.find("\n", cursor, end)
+        stop = end if newline < 0 else newline
+        s, e = cursor, stop
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            trimmed.append((s, e))
-    return trimmed
+            out.append((s, e))
+        cursor = stop + 1
+    return out

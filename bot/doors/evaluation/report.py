@@ -36,6 +36,31 @@ def _result_record(
     return record
 
 
+def by_file_type(
+    questions: Sequence[Question], scores: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """Answerable questions per file type of their (first) gold source: asked, right, refused."""
+    table: dict[str, dict[str, int]] = {}
+    for question, score in zip(questions, scores, strict=True):
+        if not (question.answerable and question.sources):
+            continue
+        suffix = Path(question.sources[0]).suffix.lower() or "(none)"
+        row = table.setdefault(suffix, {"answerable": 0, "right": 0, "refused": 0})
+        row["answerable"] += 1
+        row["right"] += bool(score["correct"])
+        row["refused"] += bool(score["abstained"])
+    return dict(sorted(table.items()))
+
+
+def file_type_lines(questions: Sequence[Question], scores: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per source file type: answer accuracy and refusals, for the CLI's summary."""
+    return [
+        f"accuracy {suffix:15} {row['right'] / row['answerable']:.3f} "
+        f"({row['right']}/{row['answerable']}, {row['refused']} refused)"
+        for suffix, row in by_file_type(questions, scores).items()
+    ]
+
+
 def _value(summary: dict[str, float | int], name: str) -> str:
     value = summary.get(name)
     if value is None:
@@ -102,6 +127,18 @@ def _markdown(
             f"| {stage} | {summary.get(f'latency_p50_ms.{stage}', 'n/a')} "
             f"| {summary.get(f'latency_p95_ms.{stage}', 'n/a')} |"
             for stage in stages
+        ]
+    table = by_file_type(questions, scores)
+    if table:
+        lines += ["", "## Answer accuracy by file type", ""]
+        lines += [
+            "| file type | answerable | right | accuracy | refused |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {suffix} | {row['answerable']} | {row['right']} "
+            f"| {row['right'] / row['answerable']:.3f} | {row['refused']} |"
+            for suffix, row in table.items()
         ]
     lines += ["", "![retrieval hit rate by k](hit_rate_by_k.png)", ""]
     lines += ["![latency by stage](latency_by_stage.png)", ""]

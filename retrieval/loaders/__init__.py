@@ -1,0 +1,142 @@
+"""Read corpus files into Documents: the text as a person reads it, with its structure.
+
+One module per format (plain, markdown, html, pdf, word), each adding blocks to the shared
+`assembly.DocumentBuilder`; `decoding` turns bytes into text. This module walks the corpus folder
+and says, in one line each, why a file was skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.documents import Document
+from retrieval.errors import UnreadableFileError
+from retrieval.loaders.assembly import DocumentBuilder
+from retrieval.loaders.decoding import decode_text
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+PLAIN_SUFFIXES = (".txt", ".text", ".rst")
+SUPPORTED_SUFFIXES = (*PLAIN_SUFFIXES, *MARKDOWN_SUFFIXES, *HTML_SUFFIXES, ".pdf", ".docx", ".csv")
+DEFAULT_MAX_FILE_MB = 20
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "SkippedFile",
+    "content_hash",
+    "iter_corpus_files",
+    "load_corpus",
+    "load_document",
+]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not ingested, and why."""
+
+    source: str
+    reason: str
+
+
+def content_hash(data: bytes) -> str:
+    """sha256 of the file's bytes: the document's identity for incremental ingest."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def iter_corpus_files(root: Path) -> Iterator[Path]:
+    """Every non-hidden file under `root`, recursively, in a stable order."""
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        # A dangling link is yielded too, so it is reported as unreadable rather than ignored.
+        if path.is_file() or (path.is_symlink() and not path.exists()):
+            yield path
+
+
+def load_corpus(
+    root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB
+) -> tuple[list[Document], list[SkippedFile]]:
+    """Load every supported file under `root`; unreadable ones are returned as skipped."""
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    real_root = root.resolve()
+    for path in iter_corpus_files(root):
+        source = path.relative_to(root).as_posix()
+        reason = _skip_reason(path, real_root, max_file_mb)
+        if reason:
+            skipped.append(SkippedFile(source, reason))
+            continue
+        try:
+            documents.append(load_document(path, source))
+        except UnreadableFileError as error:
+            skipped.append(SkippedFile(source, str(error)))
+    return documents, skipped
+
+
+def _skip_reason(path: Path, real_root: Path, max_file_mb: float) -> str:
+    """Why a file is not read at all (type, a link out of the folder, size), or ''."""
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"unsupported file type '{path.suffix or 'none'}'"
+    if path.is_symlink() and path.exists():
+        target = path.resolve()
+        if not target.is_relative_to(real_root):
+            return f"it is a link to '{target}', outside the corpus folder"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return ""  # load_document says why it cannot be read
+    if size > max_file_mb * 1024 * 1024:
+        return (
+            f"it is {size / 1024 / 1024:.1f} MB, over the {max_file_mb:g} MB limit "
+            "(raise CITEBOT_MAX_FILE_MB to read it)"
+        )
+    return ""
+
+
+def load_document(path: Path, source: str) -> Document:
+    """Read one file into a Document, or raise UnreadableFileError saying why."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableFileError(f"cannot read it ({error.strerror or error})") from error
+    if not data.strip():
+        raise UnreadableFileError("it is empty")
+    return read_document(data, path.suffix.lower(), source, fallback_title=path.stem)
+
+
+def read_document(data: bytes, suffix: str, source: str, fallback_title: str) -> Document:
+    """A file's bytes read by the loader for its suffix."""
+    builder = DocumentBuilder()
+    if suffix == ".pdf":
+        from retrieval.loaders.pdf import read_pdf
+
+        read_pdf(data, builder)
+    elif suffix == ".docx":
+        from retrieval.loaders.word import read_docx
+
+        read_docx(data, builder)
+    else:
+        text = decode_text(data)
+        if suffix in HTML_SUFFIXES:
+            from retrieval.loaders.html import read_html
+
+            read_html(text, builder)
+        elif suffix in MARKDOWN_SUFFIXES:
+            from retrieval.loaders.markdown import read_markdown
+
+            read_markdown(text, builder)
+        elif suffix == ".csv":
+            from retrieval.loaders.tables import read_csv
+
+            read_csv(text, builder)
+        else:
+            from retrieval.loaders.plain import read_plain
+
+            read_plain(text, builder)
+    if not builder.text.strip():
+        raise UnreadableFileError("it has no text")
+    return builder.build(source, content_hash(data), fallback_title)

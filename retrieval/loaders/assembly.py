@@ -1,0 +1,188 @@
+"""The document model every loader builds: text as a person reads it, with its blocks and pages."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from retrieval.documents import Block, BlockKind, Document, PageSpan
+
+_MAX_TITLE_WORDS = 24
+_MAX_HEADING_WORDS = 14
+# A line of a contents page or an index: a label, a run of leader dots, a page number.
+_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$|…{2,}")
+# A section number before a capitalised title: "3.4 INTEGRATE", "2. Setup", "A.1 Tables".
+_NUMBERED = re.compile(r"^(?:\d+|[A-Z])(?:\.\d+)*\.?\s+[A-Z]")
+# Words a title-cased heading leaves in lower case.
+_MINOR_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "but",
+        "by",
+        "for",
+        "from",
+        "in",
+        "into",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "vs",
+        "via",
+        "with",
+        "without",
+    ]
+)
+_SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d", ")")
+
+
+def flow(text: str) -> str:
+    """Text as one flowing line: NFKC glyphs (ligatures), every run of white space one space."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def is_leader_line(line: str) -> bool:
+    """Whether a line is a contents or index entry (label, leader dots, page number)."""
+    return bool(_LEADER.search(line))
+
+
+def looks_like_heading(text: str, *, strict: bool = False) -> bool:
+    """Whether a short line reads as a heading: it starts with a capital or a section number and
+    does not end a sentence or stop mid-phrase.
+
+    `strict` is for lines that may not stand alone (a PDF line): then data lines ("Size: 721,466",
+    a row of numbers) are not headings, and a long one must be in title case.
+    """
+    words = text.split()
+    if not 0 < len(words) <= _MAX_HEADING_WORDS or text.rstrip().endswith(_SENTENCE_END):
+        return False
+    if words[-1].lower() in _MINOR_WORDS:
+        return False  # a line cut off mid-phrase ("National Institute of")
+    numbered = _NUMBERED.match(text)
+    if numbered and not strict:
+        return True
+    body = text[numbered.end() - 1 :] if numbered else text
+    lettered = [w for w in body.split() if any(c.isalpha() for c in w)]
+    if not lettered or not (numbered or lettered[0][0].isupper()):
+        return False
+    if not strict:
+        return True
+    if ":" in body or any(c.isdigit() for c in body):
+        return False
+    capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
+    return len(lettered) <= 6 or len(capitalised) >= 0.75 * len(lettered)
+
+
+def table_row_text(headers: list[str], cells: list[str]) -> str:
+    """One table row as a person reads it: `Header: cell · Header: cell` (bare cells without headers)."""
+    parts = []
+    for i, cell in enumerate(cells):
+        cell = flow(cell)
+        if not cell:
+            continue
+        header = flow(headers[i]) if i < len(headers) else ""
+        parts.append(f"{header}: {cell}" if header and header != cell else cell)
+    return " · ".join(parts)
+
+
+@dataclass
+class DocumentBuilder:
+    """Collects blocks in reading order; `build` joins them into the stored text and its structure."""
+
+    title: str = ""
+    parts: list[str] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    page_marks: list[tuple[int, int]] = field(default_factory=list)
+    section: str = ""
+    _length: int = 0
+
+    def add(
+        self,
+        kind: BlockKind,
+        text: str,
+        *,
+        page_marks: list[tuple[int, int]] | None = None,
+        tight: bool = False,
+    ) -> None:
+        """Append one block. `page_marks`: (offset in `text`, page) where a page starts.
+
+        `tight` joins it to the previous block with one newline (rows of one table, items of one
+        list); otherwise a blank line separates blocks.
+        """
+        if kind != "code":
+            text = flow(text)
+        else:
+            text = unicodedata.normalize("NFKC", text).strip("\n").rstrip()
+        if not text.strip():
+            for _, page in page_marks or []:
+                self.mark_page(page)
+            return
+        if self.parts:
+            separator = "\n" if tight else "\n\n"
+            self.parts.append(separator)
+            self._length += len(separator)
+        start = self._length
+        for offset, page in page_marks or []:
+            self._mark(start + min(offset, len(text)), page)
+        if kind == "heading":
+            self.section = text
+        self.parts.append(text)
+        self._length += len(text)
+        self.blocks.append(Block(kind, start, self._length, self.section))
+
+    def heading(self, text: str, *, page_marks: list[tuple[int, int]] | None = None) -> None:
+        """Append a heading; the blocks after it sit under it."""
+        self.add("heading", text, page_marks=page_marks)
+
+    def mark_page(self, page: int) -> None:
+        """The next text added starts page `page`."""
+        self._mark(self._length + (2 if self.parts else 0), page)
+
+    def _mark(self, offset: int, page: int) -> None:
+        if page <= 0:
+            return
+        if self.page_marks and self.page_marks[-1][1] == page:
+            return
+        if self.page_marks and self.page_marks[-1][0] >= offset:
+            self.page_marks[-1] = (self.page_marks[-1][0], page)
+            return
+        self.page_marks.append((offset, page))
+
+    @property
+    def text(self) -> str:
+        """The text built so far."""
+        return "".join(self.parts)
+
+    def build(self, source: str, content_hash: str, fallback_title: str) -> Document:
+        """The Document: stored text, title, blocks and (for paged files) page spans."""
+        text = self.text
+        pages = tuple(
+            PageSpan(
+                page,
+                offset,
+                self.page_marks[i + 1][0] if i + 1 < len(self.page_marks) else len(text),
+            )
+            for i, (offset, page) in enumerate(self.page_marks)
+        )
+        title = self.title or guess_title(text, self.blocks) or fallback_title
+        return Document(source, title, text, content_hash, pages, tuple(self.blocks))
+
+
+def guess_title(text: str, blocks: list[Block]) -> str:
+    """The first short block that reads like a headline: several words, no final period."""
+    for block in blocks[:15]:
+        line = text[block.start : block.end].split("\n")[0].strip()
+        words = line.split()
+        if (
+            4 <= len(words) <= _MAX_TITLE_WORDS
+            and not line.endswith((".", ":", "?", ","))
+            and ". " not in line  # a headline is one phrase, not sentences
+        ):
+            return line
+    return ""

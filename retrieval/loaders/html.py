@@ -1,0 +1,105 @@
+"""HTML through BeautifulSoup, walked as a browser lays it out: block elements make blocks, inline
+elements flow inside sentences, and navigation, page headers, footers and asides are dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
+
+_DROPPED = {
+    "script", "style", "noscript", "template", "head", "svg", "nav", "footer", "aside", "form",
+    "button", "select", "iframe", "canvas", "map", "object", "dialog", "menu",
+}  # fmt: skip
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_BLOCKS = {
+    "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "dt", "dd",
+    "figure", "figcaption", "address", "center", "details", "summary", "fieldset", "hr",
+    "body", "html", "caption", "li", "table", "pre", "header", "br",
+} | _HEADINGS  # fmt: skip
+
+
+def read_html(markup: str, builder: DocumentBuilder) -> None:
+    """Add the visible blocks of an HTML page to `builder`; its title from <title> or a heading."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    title = flow(soup.title.get_text(" ")) if soup.title else ""
+    for tag in soup.find_all(list(_DROPPED)):
+        tag.decompose()
+    for tag in soup.select("[hidden], [aria-hidden=true], [role=navigation]"):
+        tag.decompose()
+    # A page header outside the main content is site furniture (logo, menus, search).
+    for tag in soup.find_all("header"):
+        if not tag.find_parent(["main", "article"]):
+            tag.decompose()
+    root: Any = soup.find("main") or soup.find("article") or soup.body or soup
+    if not title:
+        heading = root.find(["h1", "h2"])
+        title = flow(heading.get_text(" ")) if heading else ""
+    builder.title = title
+    walker = _Walker(builder)
+    walker.walk(root)
+    walker.flush()
+
+
+class _Walker:
+    """Collects inline text until a block element ends it."""
+
+    def __init__(self, builder: DocumentBuilder) -> None:
+        self.builder = builder
+        self.inline: list[str] = []
+        self.item_depth = 0
+
+    def flush(self) -> None:
+        text = "".join(self.inline)
+        self.inline = []
+        if text.strip():
+            in_item = self.item_depth > 0
+            self.builder.add("list_item" if in_item else "paragraph", text, tight=in_item)
+
+    def walk(self, node: Any) -> None:
+        from bs4 import Comment, NavigableString, Tag
+
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                self.inline.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name
+            if name not in _BLOCKS:
+                self.walk(child)
+                continue
+            self.flush()
+            if name in _HEADINGS:
+                self.builder.heading(child.get_text(" "))
+            elif name == "pre":
+                self.builder.add("code", child.get_text())
+            elif name == "table":
+                self.table(child)
+            elif name == "li":
+                self.item_depth += 1
+                self.walk(child)
+                self.flush()
+                self.item_depth -= 1
+            else:
+                self.walk(child)
+                self.flush()
+
+    def table(self, table: Any) -> None:
+        caption = table.find("caption")
+        if caption is not None:
+            self.builder.add("paragraph", caption.get_text(" "))
+        headers: list[str] = []
+        for row in table.find_all("tr"):
+            if row.find_parent("table") is not table:
+                continue
+            cells = row.find_all(["th", "td"], recursive=False)
+            texts = [cell.get_text(" ") for cell in cells]
+            if not headers and cells and all(cell.name == "th" for cell in cells):
+                headers = texts
+                continue
+            self.builder.add("table_row", table_row_text(headers, texts), tight=True)

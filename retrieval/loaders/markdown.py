@@ -1,0 +1,110 @@
+"""Markdown through markdown-it-py's token stream: headings, lists, code, tables and quotes as blocks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from retrieval.loaders.assembly import DocumentBuilder, table_row_text
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+# Admonition markers are presentation: `:::note`, `:::`, `> [!NOTE]`.
+_ADMONITION = re.compile(r"^\s*:::\s*\w*[^\n]*$", re.MULTILINE)
+_CALLOUT = re.compile(r"^\[!\w+\]\s*")
+# Python-Markdown / MkDocs admonitions: a `!!! note "Title"` line, then the body indented.
+_INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
+
+
+def _unwrap_admonitions(text: str) -> str:
+    """`!!! note` blocks as plain paragraphs: the marker line dropped, the body dedented."""
+    out: list[str] = []
+    inside = False
+    for line in text.split("\n"):
+        if _INDENTED_ADMONITION.match(line):
+            inside = True
+            out.append("")
+            continue
+        if inside and (line.startswith(("    ", "\t")) or not line.strip()):
+            out.append(line[4:] if line.startswith("    ") else line.lstrip("\t"))
+            continue
+        inside = False
+        out.append(line)
+    return "\n".join(out)
+
+
+def read_markdown(text: str, builder: DocumentBuilder) -> None:
+    """Add the blocks of a Markdown file to `builder`; its title from front matter or a heading."""
+    from markdown_it import MarkdownIt
+
+    front = _FRONT_MATTER.match(text)
+    if front:
+        title = _FRONT_TITLE.search(front.group(1))
+        if title:
+            builder.title = title.group(1).strip().strip("\"'")
+        text = text[front.end() :]
+    text = _unwrap_admonitions(_ADMONITION.sub("", text))
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    first_heading = ""
+    headers: list[str] = []
+    row: list[str] = []
+    in_head = False
+    kinds: list[str] = []  # the open containers: list items make their paragraphs items
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        kind = token.type
+        if kind == "heading_open":
+            heading = _inline_text(tokens[i + 1])
+            if token.tag in ("h1", "h2", "h3") and not first_heading:
+                first_heading = heading
+            builder.heading(heading)
+            i += 3
+            continue
+        if kind in ("bullet_list_open", "ordered_list_open", "list_item_open"):
+            kinds.append(kind)
+        elif kind in ("bullet_list_close", "ordered_list_close", "list_item_close"):
+            kinds.pop()
+        elif kind == "thead_open":
+            in_head, headers = True, []
+        elif kind == "thead_close":
+            in_head = False
+        elif kind == "tr_open":
+            row = []
+        elif kind in ("th_open", "td_open"):
+            row.append(_inline_text(tokens[i + 1]))
+        elif kind == "tr_close":
+            if in_head:
+                headers = row
+            else:
+                builder.add("table_row", table_row_text(headers, row), tight=True)
+        elif kind == "inline" and tokens[i - 1].type == "paragraph_open":
+            paragraph = _CALLOUT.sub("", _inline_text(token))
+            in_item = bool(kinds) and kinds[-1] == "list_item_open"
+            builder.add("list_item" if in_item else "paragraph", paragraph, tight=in_item)
+        elif kind in ("fence", "code_block"):
+            builder.add("code", token.content)
+        elif kind == "html_block":
+            builder.add("paragraph", _html_fragment_text(token.content))
+        i += 1
+    if not builder.title:
+        builder.title = first_heading
+
+
+def _inline_text(token: Any) -> str:
+    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(_inline_text(child))
+    return "".join(parts)
+
+
+def _html_fragment_text(markup: str) -> str:
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(markup, "html.parser").get_text(" ")

@@ -1,0 +1,166 @@
+"""Plain text: hard-wrapped lines joined into paragraphs, page furniture and contents lines kept apart."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from retrieval.loaders.assembly import DocumentBuilder, is_leader_line, looks_like_heading
+
+_BULLET = re.compile(r"^\s*(?:[-*+•◦▪‣o]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
+_UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
+# Lines that are commands or settings, not prose: a shell prompt, or NAME=value.
+_CODE_LINE = re.compile(r"^\s*(?:[$#>]\s+\S|[A-Z][A-Z0-9_]*=\S)")
+_INDENT_STEP = 4
+# Files whose lines run longer than this are not hard-wrapped: each line is its own paragraph.
+_MAX_WRAP = 132
+# Nor are files of only short lines (a list of names, a poem): too narrow to have been wrapped.
+_MIN_WRAP = 40
+
+
+def read_plain(text: str, builder: DocumentBuilder) -> None:
+    """Add the blocks of a plain-text file to `builder`."""
+    pages = text.split("\f")
+    lines: list[tuple[str, int]] = []
+    furniture = _running_lines(pages) if len(pages) >= 3 else set()
+    # Form feeds split a paginated file (an RFC, printer output) into pages; 0 means "no pages".
+    for number, page_text in enumerate(pages, start=1 if len(pages) > 1 else 0):
+        kept = [
+            line.rstrip()
+            for line in page_text.split("\n")
+            if not (furniture and _shape(line) in furniture)
+        ]
+        while kept and not kept[0].strip():
+            kept.pop(0)
+        while kept and not kept[-1].strip():
+            kept.pop()
+        lines.extend((line, number) for line in kept)
+        lines.append(("", number))  # a page break ends a paragraph only if the text says so
+    paged = len(pages) > 1
+    width = _wrap_width([line for line, _ in lines])
+    base = _base_indent([line for line, _ in lines])
+    paragraph: list[tuple[str, int]] = []
+    for i, (line, page_number) in enumerate(lines):
+        if not line.strip():
+            # A blank line at a page break inside a wrapped sentence does not end it.
+            if paged and paragraph and i + 1 < len(lines) and lines[i + 1][1] != page_number:
+                continue
+            _flush(paragraph, builder, width, base)
+            paragraph = []
+            continue
+        if _UNDERLINE.match(line) and paragraph:
+            builder.heading(
+                " ".join(text for text, _ in paragraph), page_marks=[(0, paragraph[0][1])]
+            )
+            paragraph = []
+            continue
+        paragraph.append((line, page_number))
+    _flush(paragraph, builder, width, base)
+
+
+def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, base: int) -> None:
+    """Turn one blank-line-separated run of lines into blocks: prose joined, structure kept apart."""
+    current: list[tuple[str, int]] = []
+    kind = "paragraph"
+
+    def emit() -> None:
+        nonlocal current
+        if not current:
+            return
+        text, marks = _join(current)
+        block_kind = kind
+        if block_kind == "paragraph" and len(current) == 1 and looks_like_heading(text):
+            block_kind = "heading"
+        builder.add(block_kind, text, page_marks=marks, tight=block_kind in ("list_item", "code"))  # type: ignore[arg-type]
+        current = []
+
+    for line, page in lines:
+        indent = len(line) - len(line.lstrip())
+        if is_leader_line(line):
+            emit()
+            kind = "furniture"
+            current = [(line, page)]
+            emit()
+            kind = "paragraph"
+            continue
+        if _CODE_LINE.match(line) or (indent >= base + _INDENT_STEP and kind != "list_item"):
+            if kind != "code":
+                emit()
+                kind = "code"
+            current.append((line, page))
+            continue
+        if _BULLET.match(line):
+            emit()
+            kind = "list_item"
+            current = [(_BULLET.sub("", line), page)]
+            continue
+        if kind == "code":
+            emit()
+            kind = "paragraph"
+        if current and not _soft_break(current[-1][0], line, width):
+            emit()
+            kind = "paragraph"
+        current.append((line, page))
+    emit()
+
+
+def _soft_break(previous: str, line: str, width: int) -> bool:
+    """Whether the break after `previous` was made by wrapping, not by the writer.
+
+    A line that goes on in lower case continues a sentence. Otherwise, in a hard-wrapped file,
+    the break was the wrapping's when the next word would not have fit on the line.
+    """
+    words = line.split()
+    if not words:
+        return False
+    if words[0][0].islower():
+        return True
+    if not _MIN_WRAP <= width <= _MAX_WRAP:
+        return False
+    return len(previous.rstrip()) + 1 + len(words[0]) > width
+
+
+def _join(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """Lines joined with spaces (a line-end hyphen inside a word joined), with page marks."""
+    text = ""
+    marks: list[tuple[int, int]] = []
+    for line, page in lines:
+        piece = " ".join(line.split())
+        if text:
+            if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and piece[:1].islower():
+                text = text[:-1]
+            else:
+                text += " "
+        if not marks or marks[-1][1] != page:
+            marks.append((len(text), page))
+        text += piece
+    return text, marks
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The column a hard-wrapped file wraps at: a high percentile of its line lengths."""
+    lengths = sorted(len(line) for line in lines if line.strip())
+    if not lengths:
+        return 0
+    return lengths[min(len(lengths) - 1, int(len(lengths) * 0.95))]
+
+
+def _base_indent(lines: list[str]) -> int:
+    indents = Counter(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    return indents.most_common(1)[0][0] if indents else 0
+
+
+def _shape(line: str) -> str:
+    """A line with its digits and spacing folded, so "Page 4" and "Page 5" are one running line."""
+    return re.sub(r"\d+", "#", " ".join(line.split()))
+
+
+def _running_lines(pages: list[str]) -> set[str]:
+    """Lines near the top or bottom of most pages: running headers, footers and page numbers."""
+    counts: Counter[str] = Counter()
+    for page in pages:
+        lines = [line for line in page.split("\n") if line.strip()]
+        edge = {_shape(line) for line in lines[:3] + lines[-3:]}
+        counts.update(edge)
+    needed = max(3, len(pages) // 2)
+    return {shape for shape, count in counts.items() if count >= needed and shape}

@@ -1,0 +1,58 @@
+"""Word files through python-docx: paragraphs with their heading styles, and tables as rows."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+from retrieval.errors import UnreadableFileError
+from retrieval.loaders.assembly import DocumentBuilder, table_row_text
+
+
+def read_docx(data: bytes, builder: DocumentBuilder) -> None:
+    """Add the paragraphs and tables of a .docx file to `builder`, in document order."""
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise UnreadableFileError(f"it is not a readable Word file ({error})") from error
+    builder.title = (document.core_properties.title or "").strip()
+    for item in document.iter_inner_content():
+        if isinstance(item, Paragraph):
+            _paragraph(item, builder)
+        elif isinstance(item, Table):
+            _table(item, builder)
+
+
+def _paragraph(paragraph: Any, builder: DocumentBuilder) -> None:
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    text = paragraph.text
+    if style == "Title":
+        if not builder.title:
+            builder.title = " ".join(text.split())
+        builder.heading(text)
+    elif style.startswith("Heading"):
+        builder.heading(text)
+    elif style.startswith("List"):
+        builder.add("list_item", text, tight=True)
+    else:
+        builder.add("paragraph", text)
+
+
+def _table(table: Any, builder: DocumentBuilder) -> None:
+    rows = [[cell.text for cell in row.cells] for row in table.rows]
+    if not rows:
+        return
+    headers = rows[0] if len(rows) > 1 else []
+    for row in rows[1:] if headers else rows:
+        # Merged cells repeat their text in every grid cell they cover: read it once.
+        cells = [c for i, c in enumerate(row) if i == 0 or c != row[i - 1]]
+        heads = (
+            [h for i, h in enumerate(headers) if i == 0 or row[i] != row[i - 1]] if headers else []
+        )
+        builder.add("table_row", table_row_text(heads, cells), tight=True)

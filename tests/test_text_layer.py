@@ -1,0 +1,300 @@
+"""The document model: text as a person reads it, structure apart, answer sentences and PDF pages.
+
+Small files of every format are made here (PDFs with fpdf2, Word files with python-docx) and read
+by the real loaders and chunker.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from retrieval.chunking import answer_sentences, chunk_document
+from retrieval.documents import Document
+from retrieval.loaders import load_corpus, load_document
+from retrieval.tokens import CHUNKING_ENCODING, get_encoding
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def load(tmp_path: Path, name: str, data: str | bytes) -> Document:
+    return load_document(write(tmp_path / name, data), name)
+
+
+def answers(document: Document) -> list[str]:
+    """Every sentence of the document that may be quoted as an answer."""
+    return [document.text[s:e] for s, e in answer_sentences(document)]
+
+
+def kinds(document: Document) -> list[tuple[str, str]]:
+    return [(b.kind, document.text[b.start : b.end]) for b in document.blocks]
+
+
+def pdf(pages: list[list[str]], header: str = "", numbers: bool = False) -> bytes:
+    """A PDF with the given lines per page (fpdf2), optionally a running header and page numbers."""
+    from fpdf import FPDF
+
+    class Writer(FPDF):  # type: ignore[misc]
+        def header(self) -> None:
+            if header:
+                self.set_font("helvetica", size=8)
+                self.cell(0, 8, header, new_x="LMARGIN", new_y="NEXT")
+
+        def footer(self) -> None:
+            if numbers:
+                self.set_y(-15)
+                self.set_font("helvetica", size=8)
+                self.cell(0, 10, f"Page {self.page_no()}", align="C")
+
+    writer = Writer()
+    for lines in pages:
+        writer.add_page()
+        writer.set_font("helvetica", size=11)
+        for line in lines:
+            writer.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(writer.output())
+
+
+# --- plain text ----------------------------------------------------------------------------
+
+
+def test_wrapped_text_is_one_sentence_across_its_line_break(tmp_path: Path) -> None:
+    body = (
+        "The survey team spent three weeks on the island and counted every nesting pair on the\n"
+        "northern cliffs. The lead botanist\n"
+        "was Kwame Asante-Bello, who had worked on the island for many years before the survey.\n"
+    )
+    document = load(tmp_path, "notes.txt", "Island survey report for the year\n\n" + body)
+    assert "The lead botanist was Kwame Asante-Bello, who" in document.text
+    assert "The lead botanist was Kwame Asante-Bello, who had worked on the island for many " in (
+        " ".join(answers(document))
+    )
+    assert document.title == "Island survey report for the year"
+    assert "Island survey report for the year" not in answers(document), "a heading"
+
+
+def test_hard_wrapped_paragraphs_join_and_blank_lines_separate(tmp_path: Path) -> None:
+    import textwrap
+
+    words = " ".join(f"Word{n}" for n in range(40))
+    wrapped = textwrap.fill(words, 72)
+    assert wrapped.count("\n") >= 3
+    document = load(tmp_path, "w.txt", f"{wrapped}\n\nSecond paragraph here.\n")
+    assert document.text == f"{words}\n\nSecond paragraph here."
+
+
+def test_paged_text_drops_running_headers_and_joins_sentences_across_pages(tmp_path: Path) -> None:
+    # Real pages differ in their body lines; only the running lines repeat.
+    subjects = ["The client", "A server", "Each resolver", "Any relay"]
+    words = ["first", "second", "third", "fourth"]
+    pages = []
+    for n, (subject, word) in enumerate(zip(subjects, words, strict=True), start=1):
+        opening = f"   counts {words[n - 2]} in line.\n\n" if n > 1 else ""
+        pages.append(
+            f"RFC 9999          Example Protocol          May 2030\n\n{opening}"
+            f"   {subject} keeps its records for a while, and when the time runs out\n"
+            f"   it asks again. The {word} record that\n\nAuthor      Standards Track      [Page {n}]\n"
+        )
+    document = load(tmp_path, "rfc.txt", "\f\n".join(pages))
+    assert "RFC 9999" not in document.text and "[Page" not in document.text
+    assert [p.page for p in document.pages] == [1, 2, 3, 4]
+    assert "The first record that counts first in line." in answers(document)
+    start = document.text.index("The first record that")
+    assert document.page_at(start) == 1 and document.page_at(document.text.index("Any relay")) == 4
+
+
+def test_contents_lines_and_shell_lines_are_never_answers(tmp_path: Path) -> None:
+    text = (
+        "Contents\n\n1. Introduction ........................ 3\n2. Setup ........................ 7\n\n"
+        "Install the tool with the package manager before the first run.\n\n"
+        "$ tool install --global\n"
+    )
+    document = load(tmp_path, "guide.txt", text)
+    quoted = answers(document)
+    assert quoted == ["Install the tool with the package manager before the first run."]
+    assert "$ tool install --global" in document.text, "code stays searchable"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [("utf-16", "Caf\u00e9 cr\u00e8me, na\u00efve."), ("cp1252", "Caf\u00e9 \u201cquoted\u201d.")],
+)
+def test_utf16_and_cp1252_files_are_read(tmp_path: Path, encoding: str, text: str) -> None:
+    assert load(tmp_path, "n.txt", text.encode(encoding)).text == text
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+
+def test_markdown_heading_is_structure_and_front_matter_gives_the_title(tmp_path: Path) -> None:
+    text = (
+        "---\ntitle: Lighthouse notes\nauthor: someone\n---\n\n# The Lighthouse of Varn\n\n"
+        "The keeper was\nMatilda Oskar, *who* kept\nthe log.\n\n"
+        "> The lamp was lit at dusk.\n> Every day.\n\n"
+        "```sh\nlamp --light\n```\n\n    indented code line\n\n"
+        "- First item text.\n- Second item.\n\n| Setting | Default |\n|---|---|\n| port | 5173 |\n"
+    )
+    document = load(tmp_path, "l.md", text)
+    assert document.title == "Lighthouse notes"
+    assert answers(document) == [
+        "The keeper was Matilda Oskar, who kept the log.",
+        "The lamp was lit at dusk.",
+        "Every day.",
+        "First item text.",
+        "Second item.",
+        "Setting: port · Default: 5173",
+    ]
+    assert ("heading", "The Lighthouse of Varn") in kinds(document)
+    assert ("code", "lamp --light") in kinds(document)
+    assert ("code", "indented code line") in kinds(document)
+    assert ">" not in document.text and "---" not in document.text and "|" not in document.text
+
+
+def test_markdown_without_front_matter_takes_its_first_heading(tmp_path: Path) -> None:
+    document = load(tmp_path, "g.md", "Intro line.\n\n## Setting up ##\n\nRun it.\n")
+    assert document.title == "Setting up"
+    assert document.blocks[-1].section == "Setting up"
+
+
+def test_admonition_markers_are_dropped(tmp_path: Path) -> None:
+    document = load(tmp_path, "a.md", ":::note\nKeep backups.\n:::\n\n> [!NOTE]\n> Use care.\n")
+    assert answers(document) == ["Keep backups.", "Use care."]
+
+
+# --- HTML ----------------------------------------------------------------------------------
+
+
+def test_html_inline_tags_flow_and_boilerplate_is_dropped(tmp_path: Path) -> None:
+    page = (
+        "<html><head><title>Museum</title></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/x'>Visit</a></nav><header>Site name</header>"
+        "<h1>The Snorkel Museum</h1>"
+        "<p>The Snorkel Museum has <b>3,400</b> exhibits and opened in <a href='/y'>1975</a>.</p>"
+        "<table><tr><th>Room</th><th>Floor</th></tr><tr><td>Reef hall</td><td>2</td></tr></table>"
+        "<pre>GET /tickets</pre><footer>Copyright notice.</footer></body></html>"
+    )
+    document = load(tmp_path, "m.html", page)
+    assert document.title == "Museum"
+    assert answers(document) == [
+        "The Snorkel Museum has 3,400 exhibits and opened in 1975.",
+        "Room: Reef hall · Floor: 2",
+    ]
+    for gone in ("Home", "Visit", "Site name", "Copyright"):
+        assert gone not in document.text
+    assert ("code", "GET /tickets") in kinds(document)
+
+
+# --- PDF -----------------------------------------------------------------------------------
+
+
+def test_pdf_pages_hold_their_text_and_running_headers_go(tmp_path: Path) -> None:
+    pages = [
+        ["Annual field report", "The first page opens the report with a long line of text."],
+        ["The second page says the river rose by four metres in spring."],
+        ["The third page says the bridge reopened in late autumn."],
+    ]
+    document = load(tmp_path, "r.pdf", pdf(pages, header="Field Report 2030", numbers=True))
+    assert "Field Report 2030" not in document.text and "Page 2" not in document.text
+    assert document.title == "Annual field report"
+    for number, phrase in ((2, "the river rose"), (3, "the bridge reopened")):
+        start = document.text.index(phrase)
+        assert document.page_at(start) == number
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            quote = document.text[start:end]
+            assert chunk.text[start - chunk.start : end - chunk.start] == quote
+            expected = 3 if "bridge" in quote else 2 if "river" in quote else 1
+            assert chunk.page_of(start, end) == expected, quote
+
+
+def test_pdf_line_end_hyphen_and_ligature_are_joined(tmp_path: Path) -> None:
+    lines = [
+        "The committee approved the environ-",
+        "mental plan after a long and careful",
+        "review.",
+    ]
+    document = load(tmp_path, "h.pdf", pdf([lines]))
+    assert "environmental plan after a long and careful review." in document.text
+
+
+def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
+    lines = [
+        "This report describes how the survey of the northern coast was planned and",
+        "carried out over the summer months by a small team of volunteers.",
+    ]
+    document = load(tmp_path, "survey.pdf", pdf([lines]))
+    assert document.title == "survey"
+
+
+# --- Word ----------------------------------------------------------------------------------
+
+
+def test_docx_paragraphs_headings_and_table_rows(tmp_path: Path) -> None:
+    import docx
+
+    word = docx.Document()
+    word.add_heading("Release checklist", level=1)
+    word.add_paragraph("Every release is signed by two maintainers.")
+    table = word.add_table(rows=2, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = "Step", "Owner"
+    table.cell(1, 0).text, table.cell(1, 1).text = "Tag the build", "Release lead"
+    buffer = io.BytesIO()
+    word.save(buffer)
+    document = load(tmp_path, "c.docx", buffer.getvalue())
+    assert answers(document) == [
+        "Every release is signed by two maintainers.",
+        "Step: Tag the build · Owner: Release lead",
+    ]
+    assert ("heading", "Release checklist") in kinds(document)
+
+
+def test_csv_rows_pair_headers_with_cells(tmp_path: Path) -> None:
+    document = load(tmp_path, "t.csv", "city,population\nOslo,709000\nBergen,291000\n")
+    assert answers(document) == [
+        "city: Oslo · population: 709000",
+        "city: Bergen · population: 291000",
+    ]
+
+
+# --- corpus rules --------------------------------------------------------------------------
+
+
+def test_a_link_out_of_the_corpus_is_skipped_and_a_link_inside_is_read(tmp_path: Path) -> None:
+    outside = write(tmp_path / "secret" / "passwd.txt", "daemon:x:1:1:daemon:/usr/sbin")
+    corpus = tmp_path / "corpus"
+    write(corpus / "real.txt", "Real text.")
+    (corpus / "passwd.txt").symlink_to(outside)
+    (corpus / "alias.txt").symlink_to(corpus / "real.txt")
+    documents, skipped = load_corpus(corpus)
+    assert sorted(d.source for d in documents) == ["alias.txt", "real.txt"]
+    assert [s.source for s in skipped] == ["passwd.txt"]
+    assert "outside the corpus folder" in skipped[0].reason
+
+
+def test_a_file_over_the_size_limit_is_skipped_unless_the_limit_is_raised(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write(corpus / "big.txt", "A sentence of filler text.\n" * 50_000)  # about 1.3 MB
+    write(corpus / "small.txt", "Small text.")
+    documents, skipped = load_corpus(corpus, max_file_mb=1)
+    assert [d.source for d in documents] == ["small.txt"]
+    assert [s.source for s in skipped] == ["big.txt"]
+    assert "over the 1 MB limit" in skipped[0].reason and "CITEBOT_MAX_FILE_MB" in skipped[0].reason
+    documents, skipped = load_corpus(corpus, max_file_mb=2)
+    assert len(documents) == 2 and skipped == []
+
+
+def test_a_broken_pdf_skip_line_holds_pypdf_s_warning_and_nothing_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    corpus = tmp_path / "corpus"
+    write(corpus / "broken.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog")
+    _, skipped = load_corpus(corpus)
+    assert len(skipped) == 1 and "not a readable PDF" in skipped[0].reason
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
