@@ -87,8 +87,7 @@ def check_citations(
     kept: list[str] = []
     dropped: list[str] = []
     cited: dict[int, dict[int, list[str]]] = {}  # shown number -> source index -> claims
-    for start, end in sentence_spans(text):
-        sentence = text[start:end]
+    for sentence in _claims(text):
         numbers = [int(n) for group in _NUMBERS.findall(sentence) for n in re.split(r"[,;]", group)]
         claim = _MARKERS.sub("", sentence).strip()
         valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= len(sources)]
@@ -127,6 +126,24 @@ def check_citations(
         for number, by_source in sorted(cited.items())
     ]
     return CheckedAnswer(" ".join(kept), False, citations, dropped)
+
+
+# "… 2030 [1]. or [1]." reads as one sentence to a splitter (lower case follows the period), but
+# a citation closed by sentence-final punctuation ends a claim: what follows is checked alone.
+_CITED_END = re.compile(r"(?<=\])[.!?]+[\"'\u201d\u2019)]*\s+(?=\S)")
+
+
+def _claims(text: str) -> list[str]:
+    """The text's sentences, split again wherever a cited claim has ended."""
+    out: list[str] = []
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        cut = 0
+        for match in _CITED_END.finditer(sentence):
+            out.append(sentence[cut : match.end()].strip())
+            cut = match.end()
+        out.append(sentence[cut:])
+    return [claim for claim in out if claim.strip()]
 
 
 def _citation(number: int, cited: list[tuple[Chunk, list[str]]]) -> Citation:
