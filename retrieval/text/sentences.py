@@ -12,6 +12,11 @@ _ABBREVIATION = re.compile(
 )
 
 
+# syntok keeps "… October [2][3]. Storms …" as one sentence: a closing bracket before the stop
+# hides the boundary from it. A stop after a bracket, then a capital, is a boundary.
+_BRACKET_STOP = re.compile(r"[\])][.!?]+[\"”’]?(?=\s+[A-Z])")
+
+
 def abbreviation_before(text: str) -> bool:
     """Whether the text ends with an abbreviation's period ("… Adm."), not a sentence's."""
     return bool(_ABBREVIATION.search(text))
@@ -36,10 +41,27 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
                 tokens = list(sentence)
                 if tokens:
                     first, last = tokens[0], tokens[-1]
-                    spans.append(
-                        (line_start + first.offset, line_start + last.offset + len(last.value))
+                    spans.extend(
+                        _split_after_brackets(
+                            text,
+                            line_start + first.offset,
+                            line_start + last.offset + len(last.value),
+                        )
                     )
     return spans
+
+
+def _split_after_brackets(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """One syntok sentence, split where a stop after a closing bracket ends a sentence."""
+    spans = []
+    cursor = start
+    for match in _BRACKET_STOP.finditer(text, start, end):
+        spans.append((cursor, match.end()))
+        cursor = match.end()
+        while cursor < end and text[cursor].isspace():
+            cursor += 1
+    spans.append((cursor, end))
+    return [(s, e) for s, e in spans if e > s]
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
