@@ -73,8 +73,10 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while wanted not in self._pending:
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([self.master], [], [], max(left, 0))
-            if not ready:
+            # poll, not select: select() refuses descriptors above 1024, which a long suite reaches
+            poller = select.poll()
+            poller.register(self.master, select.POLLIN)
+            if not poller.poll(max(left, 0) * 1000):
                 return None
             try:
                 chunk = os.read(self.master, 65536)
