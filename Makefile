@@ -7,12 +7,19 @@ NODE_STAMP := tests/node_modules/.installed-from-lock
 SEED_QUESTIONS := tests/data/seed_questions.jsonl
 
 # Quality gate on the seed question set with the offline backend (deterministic, no LLM judge).
-# These floors sit just under what the extractive backend measures today, so a regression fails.
-# They are BELOW the cited-answers issue's targets (answer_accuracy 0.90, abstention_recall 0.90,
-# false_abstention_rate 0.10), which the extractive backend does not reach yet; see README.
-EVAL_GATE := --fail-under answer_accuracy=0.80 --fail-under right_source_rate=0.95 \
-	--fail-under abstention_recall=0.85 --fail-under false_abstention_rate=0.12 \
+# These floors sit just under what the extractive backend measures now (0.786 / 1.000 / 0.591 /
+# 0.107), so a regression fails. Its thresholds are fitted on SQuAD train articles, not on these
+# questions, which is why abstention recall is lower than the seed-fitted rules' 0.864 (README).
+EVAL_GATE := --fail-under answer_accuracy=0.76 --fail-under right_source_rate=0.95 \
+	--fail-under abstention_recall=0.56 --fail-under false_abstention_rate=0.13 \
 	--fail-under citation_validity=1.0 --fail-under hit@4=0.95
+
+# The same gate on SQuAD 2.0 validation articles (benchmarks/data/squad-v2-validation.json, never
+# used for fitting): 150 questions spread over the file, answerable and not, as an open corpus.
+# Measured 2026-12-02: accuracy 0.800, abstention recall 0.120, false abstention 0.133 (57 s).
+SQUAD_GATE := --sample 150 --skip-retrieval --out .citebot/eval-squad \
+	--fail-under answer_accuracy=0.77 --fail-under abstention_recall=0.09 \
+	--fail-under false_abstention_rate=0.15
 
 .PHONY: setup chat test lint eval clean
 
@@ -42,6 +49,7 @@ lint: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/citebot eval $(SEED_QUESTIONS) --backend extractive --out .citebot/eval-seed --quiet $(EVAL_GATE)
+	$(BIN)/python benchmarks/answer_squad.py $(SQUAD_GATE)
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest

@@ -1,6 +1,12 @@
 """SQuAD 2.0 as an open corpus, answered by `citebot eval` with the offline backend.
 
-Usage: .venv/bin/python benchmarks/answer_squad.py [SQUAD_JSON] [--limit N] [--skip-retrieval]
+Usage: .venv/bin/python benchmarks/answer_squad.py [SQUAD_JSON] [--limit N | --sample N]
+           [--skip-retrieval] [--fail-under METRIC=VALUE ...]
+
+SQUAD_JSON defaults to the validation articles, benchmarks/data/squad-v2-validation.json (the
+train, validation and test splits there are whole articles of ../shared/benchmarks/, copied).
+`--sample N` takes N questions evenly spread over the file; `--fail-under` is passed to
+`citebot eval`, so the script exits non-zero when a metric falls below its floor (the gate).
 
 Every paragraph becomes a document (an .html file carrying its article title); every question,
 answerable or not, goes through `citebot eval` exactly as a user would run it: answer accuracy on
@@ -27,9 +33,12 @@ import retrieval_squad  # (the sibling benchmark: SQuAD reading, corpus writing)
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out" / "answer_squad"
+VALIDATION = REPO / "benchmarks" / "data" / "squad-v2-validation.json"
 
 
-def write_questions(squad: Path, path: Path, limit: int | None) -> tuple[int, int]:
+def write_questions(
+    squad: Path, path: Path, limit: int | None, sample: int | None = None
+) -> tuple[int, int]:
     """The SQuAD questions as citebot's JSON Lines question set; returns (answerable, not)."""
     data = json.loads(squad.read_text(encoding="utf-8"))["data"]
     lines: list[str] = []
@@ -55,6 +64,8 @@ def write_questions(squad: Path, path: Path, limit: int | None) -> tuple[int, in
                 )
     if limit:
         lines = lines[:limit]
+    if sample and sample < len(lines):
+        lines = [lines[i * len(lines) // sample] for i in range(sample)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     answerable = sum(1 for line in lines if json.loads(line)["answers"])
     return answerable, len(lines) - answerable
@@ -63,8 +74,13 @@ def write_questions(squad: Path, path: Path, limit: int | None) -> tuple[int, in
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the answer benchmark, then the retrieval comparison, and write one report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("squad", nargs="?", type=Path, default=retrieval_squad.DEFAULT_SQUAD)
+    parser.add_argument("squad", nargs="?", type=Path, default=VALIDATION)
     parser.add_argument("--limit", type=int, help="Only the first N questions (a quick look).")
+    parser.add_argument("--sample", type=int, help="N questions evenly spread over the file.")
+    parser.add_argument(
+        "--fail-under", action="append", default=[], metavar="METRIC=VALUE", help="A floor."
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="Where the reports go.")
     parser.add_argument(
         "--skip-retrieval", action="store_true", help="Skip the retrieval comparison."
     )
@@ -72,13 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.squad.is_file():
         parser.error(f"{args.squad} not found: pass the path of a SQuAD 2.0 JSON file")
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="citebot-squad-"))
     corpus = work / "corpus"
     paragraphs, _ = retrieval_squad.read_squad(args.squad, "html")
     retrieval_squad.write_corpus(paragraphs, corpus, "html")
     questions = work / "questions.jsonl"
-    answerable, unanswerable = write_questions(args.squad, questions, args.limit)
+    answerable, unanswerable = write_questions(args.squad, questions, args.limit, args.sample)
 
     os.environ.update(
         CITEBOT_CORPUS_DIR=str(corpus),
@@ -90,14 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.doors.cli import cli
 
     started = time.perf_counter()
+    floors = [f for item in args.fail_under for f in ("--fail-under", item)]
     result = CliRunner().invoke(
         cli,
-        ["eval", str(questions), "--out", str(OUT), "--backend", "extractive", "--quiet"],
+        ["eval", str(questions), "--out", str(out), "--backend", "extractive", "--quiet", *floors],
         catch_exceptions=False,
     )
     eval_seconds = time.perf_counter() - started
     print(result.output)
-    summary = json.loads((OUT / "summary.json").read_text(encoding="utf-8"))
+    if result.exit_code != 0:
+        return result.exit_code
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
 
     rows = [
         ("answer accuracy (answerable)", "answer_accuracy"),
@@ -140,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append("```json")
         lines.append(retrieval.read_text(encoding="utf-8").strip())
         lines.append("```")
-    report = OUT / "benchmark.md"
+    report = out / "benchmark.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[:20]))
     print(f"\nreport: {report}")

@@ -10,9 +10,10 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from bot.answering.backends import Backend, Fallback, LLMAnswerBackend
 from bot.answering.extractive.answerer import ExtractiveAnswerer
 from bot.answering.llm import LLMBackend, make_chat_model
-from bot.answering.prompts import load_prompts
+from bot.answering.prompts import PromptSet, load_prompts
 from bot.answering.service import Answerer
 from bot.errors import ConfigError
 from bot.settings import Settings
@@ -120,14 +121,24 @@ def build_answerer(
         document_frequency=lambda term: searcher.lexical.document_frequency(term),
         documents=len(searcher.lexical.chunks),
     )
+    llm = make_llm_backend(settings, chat_model)
     return Answerer(
         index=index,
         searcher=searcher,
-        extractive=extractive,
-        llm=make_llm_backend(settings, chat_model),
+        backend=compose_backend(llm, extractive, prompts, settings),
+        condenser=llm,
         prompts=prompts,
         settings=settings.llm,
     )
+
+
+def compose_backend(
+    llm: LLMBackend | None, extractive: Backend, prompts: PromptSet, settings: Settings
+) -> Backend:
+    """The LLM backend falling back to the extractive one, or the extractive one alone."""
+    if llm is None:
+        return extractive
+    return Fallback(LLMAnswerBackend(llm=llm, prompts=prompts, settings=settings.llm), extractive)
 
 
 def unfinished_ingest_message(started: str, *, repairing: bool = False) -> str:

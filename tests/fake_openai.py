@@ -30,10 +30,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
+from bot.answering.backends import Backend, Fallback, LLMAnswerBackend
 from bot.answering.llm import LLMBackend
 from bot.answering.service import Answerer
 from bot.settings import LLMSettings, Settings
-from bot.wiring import build_answerer, make_llm_backend
+from bot.wiring import build_answerer, compose_backend, make_llm_backend
 from retrieval.config import PathSettings, RetrievalSettings
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -96,23 +97,34 @@ def seed_answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
 
 def with_llm(base: Answerer, settings: Settings, chat_model: Any = None) -> Answerer:
     """`base`'s index and extractive answerer with the LLM backend `settings` (or `chat_model`) pick."""
+    llm = make_llm_backend(settings, chat_model)
     return Answerer(
         index=base.index,
         searcher=base.searcher,
-        extractive=base.extractive,
-        llm=make_llm_backend(settings, chat_model),
+        backend=compose_backend(llm, offline_backend(base), base.prompts, settings),
+        condenser=llm,
         prompts=base.prompts,
         settings=settings.llm,
     )
 
 
+def offline_backend(base: Answerer) -> Backend:
+    """The extractive backend `base` answers with (or falls back to)."""
+    backend = base.backend
+    return backend.secondary if isinstance(backend, Fallback) else backend
+
+
 def with_stub(base: Answerer, model: RecordingChatModel, model_name: str = "stub") -> Answerer:
     """`base` answering through the stub chat model."""
+    llm = LLMBackend(model=model, model_name=model_name)
     return Answerer(
         index=base.index,
         searcher=base.searcher,
-        extractive=base.extractive,
-        llm=LLMBackend(model=model, model_name=model_name),
+        backend=Fallback(
+            LLMAnswerBackend(llm=llm, prompts=base.prompts, settings=base.settings),
+            offline_backend(base),
+        ),
+        condenser=llm,
         prompts=base.prompts,
         settings=base.settings,
     )

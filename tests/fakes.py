@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from bot.answering.backends import Draft
+from bot.answering.question import ParsedQuestion
+from bot.errors import LLMError
+from retrieval.documents import ScoredChunk
 from retrieval.embeddings import NamedEmbeddings
 from retrieval.text.terms import content_terms
 
@@ -141,3 +147,48 @@ def shared_minilm() -> NamedEmbeddings:
     embeddings = make_embeddings(RetrievalSettings(), model_cache_dir=PathSettings().models_dir)
     embeddings.embed_query("load the model now")
     return embeddings
+
+
+class ScriptedBackend:
+    """A `Backend` that drafts scripted texts in order, recording each question it was given.
+
+    A draft may name its sources by a fact they hold: "{fact}" in `[{…}]` is replaced by the
+    number of the first retrieved chunk containing that fact, so scripts need not know ranks.
+    """
+
+    def __init__(self, *drafts: str, name: str = "scripted") -> None:
+        self.drafts = list(drafts)
+        self._name = name
+        self.asked: list[str] = []
+
+    @property
+    def name(self) -> str:
+        """The name reported in `Answer.backend`."""
+        return self._name
+
+    @property
+    def model_name(self) -> str | None:
+        """No model."""
+        return None
+
+    @property
+    def streams(self) -> bool:
+        """Never streams."""
+        return False
+
+    def draft(
+        self,
+        question: ParsedQuestion,
+        hits: Sequence[ScoredChunk],
+        *,
+        on_token: Callable[[str], None] | None = None,
+        failed: LLMError | None = None,
+        deadline: float | None = None,
+    ) -> Draft:
+        """The next scripted text, with `[{fact}]` resolved to source numbers."""
+        self.asked.append(question.text)
+        text = self.drafts.pop(0)
+        for fact in re.findall(r"\[\{(.+?)\}\]", text):
+            number = next(n for n, h in enumerate(hits, start=1) if fact in h.chunk.text)
+            text = text.replace(f"[{{{fact}}}]", f"[{number}]")
+        return Draft(text, [h.chunk for h in hits], self.name)

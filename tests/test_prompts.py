@@ -15,6 +15,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 import bot.answering.prompts
 import bot.wiring
+from bot.answering.backends import Fallback, LLMAnswerBackend
 from bot.answering.budget import format_source, pack_sources
 from bot.answering.prompts import (
     REFUSAL,
@@ -216,9 +217,16 @@ def mini_answerer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Answerer:
     return build_answerer(load_settings(env_file=None), chat_model=stub(answer))
 
 
+def llm_backend(answerer: Answerer) -> LLMAnswerBackend:
+    """The LLM backend inside the answerer's fallback composition."""
+    assert isinstance(answerer.backend, Fallback)
+    assert isinstance(answerer.backend.primary, LLMAnswerBackend)
+    return answerer.backend.primary
+
+
 def test_assembled_prompt_snapshot(mini_answerer: Answerer) -> None:
     hits = mini_answerer.searcher.search(QUESTION)
-    messages, kept = mini_answerer.build_messages(QUESTION, hits)
+    messages, kept = llm_backend(mini_answerer).build_messages(QUESTION, hits)
 
     assert len(kept) == 3  # the whole mini corpus fits the budget
     rendered = render_messages(messages)
@@ -229,12 +237,11 @@ def test_assembled_prompt_snapshot(mini_answerer: Answerer) -> None:
 
 def test_the_snapshot_prompt_is_what_the_model_is_sent(mini_answerer: Answerer) -> None:
     hits = mini_answerer.searcher.search(QUESTION)
-    expected, _ = mini_answerer.build_messages(QUESTION, hits)
+    expected, _ = llm_backend(mini_answerer).build_messages(QUESTION, hits)
 
     answer = mini_answerer.answer(QUESTION)
 
-    assert mini_answerer.llm is not None
-    [sent] = mini_answerer.llm.model.received  # type: ignore[attr-defined]
+    [sent] = llm_backend(mini_answerer).llm.model.received  # type: ignore[attr-defined]
     assert render_messages(sent) == render_messages(expected)
     assert answer.text == "Port Avery has three lighthouses [1]."
     assert answer.citations[0].source == "lighthouses.md"

@@ -113,14 +113,18 @@ async def test_document_and_model_text_is_escaped(emulator: Emulator) -> None:
         assert "allies &amp; opposition to &lt;Chinese&gt; expansionism.</blockquote>" in quote.text
 
 
-async def test_unanswerable_question_is_refused_without_sources(
+async def test_unanswerable_question_is_refused_with_places_to_look(
     emulator: Emulator, real_answerer: Any
 ) -> None:
     async with bot_session(emulator, real_answerer, allowed_users=[ALICE]) as (_, http, token):
         alice = user(emulator, http, token)
-        await alice.send("What did Hegseth say about Taiwan?")
+        await alice.send("What did Hegseth say about Myanmar's civil war?")
         [reply] = await alice.replies(1)
-        assert reply.text == REFUSAL
+        # The fixed refusal, then the closest documents as places to look, never as sources.
+        refusal, _, places = reply.text.partition("\n\n")
+        assert refusal == REFUSAL
+        assert "Closest passages, places to look" in places.split("\n")[0]
+        assert "000_a03238ee93841bab.txt" in places and "[1]" not in places
         assert reply.buttons == []
 
 

@@ -298,3 +298,14 @@ def test_a_broken_pdf_skip_line_holds_pypdf_s_warning_and_nothing_is_logged(
     _, skipped = load_corpus(corpus)
     assert len(skipped) == 1 and "not a readable PDF" in skipped[0].reason
     assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+
+
+def test_a_stop_after_bracketed_numbers_ends_the_sentence() -> None:
+    from retrieval.text.sentences import sentence_spans
+
+    text = "It handled 900 tonnes in October [2][3]. Storms closed the quay (for four days). Then f(x). it"
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "It handled 900 tonnes in October [2][3].",
+        "Storms closed the quay (for four days).",
+        "Then f(x). it",
+    ]

@@ -45,6 +45,15 @@ class Citation:
         )
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """A document close to an unanswered question: a place the user could look."""
+
+    title: str
+    source: str
+    page: int | None = None
+
+
 @dataclass
 class Answer:
     """What the bot says to one question, with everything needed to show and check it."""
@@ -60,6 +69,8 @@ class Answer:
     standalone_question: str | None = None  # the follow-up rewritten with its history, if any
     usage: dict[str, int] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Under a refusal: the closest passages' documents, as places to look.
+    suggestions: list[Suggestion] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The `citebot ask --json` object; outside scripts rely on these names."""
@@ -84,4 +95,5 @@ class Answer:
             "standalone_question": self.standalone_question,
             "usage": self.usage,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "suggestions": [asdict(s) for s in self.suggestions],
         }

@@ -1,4 +1,4 @@
-"""The answer service: retrieve, pack, generate (LLM or extractive), check citations, answer."""
+"""The answer service: parse, retrieve, draft (any backend), check citations, answer."""
 
 from __future__ import annotations
 
@@ -7,25 +7,26 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage
 
-from bot.answering.answer import Answer
-from bot.answering.budget import pack_sources
-from bot.answering.citations import CheckedAnswer, CheckedStream, check_citations
+from bot.answering.answer import Answer, Suggestion
+from bot.answering.backends import Backend, Draft
+from bot.answering.citations import CheckedAnswer, check_citations
 from bot.answering.conversation import Conversation, expand_follow_up, is_follow_up
-from bot.answering.extractive.answerer import ExtractiveAnswerer
 from bot.answering.llm import LLMBackend
 from bot.answering.prompts import REFUSAL, PromptSet
+from bot.answering.question import ParsedQuestion, parse_question
 from bot.errors import LLMError
 from bot.settings import LLMSettings
 from retrieval.documents import ScoredChunk
 from retrieval.hybrid import HybridSearcher
 from retrieval.index import CorpusIndex, IndexStats
-from retrieval.tokens import encoding_for_model
+from retrieval.text.terms import content_terms
 
 log = logging.getLogger(__name__)
 
 TokenSink = Callable[[str], None]
+MAX_SUGGESTIONS = 3  # passages listed under a refusal as places to look
 
 
 class Timer:
@@ -52,29 +53,34 @@ class Answerer:
         *,
         index: CorpusIndex,
         searcher: HybridSearcher,
-        extractive: ExtractiveAnswerer,
-        llm: LLMBackend | None,
+        backend: Backend,
+        condenser: LLMBackend | None,
         prompts: PromptSet,
         settings: LLMSettings,
     ) -> None:
         self.index = index
         self.searcher = searcher
-        self.extractive = extractive
-        self.llm = llm
+        self.backend = backend
+        self.condenser = condenser  # rewrites follow-ups as standalone questions, when an LLM runs
         self.prompts = prompts
         self.settings = settings
 
     @property
     def backend_name(self) -> str:
         """'llm' or 'extractive'."""
-        return "llm" if self.llm else "extractive"
+        return self.backend.name
+
+    @property
+    def streams(self) -> bool:
+        """Whether answers stream token by token to `on_token`."""
+        return self.backend.streams
 
     def describe(self) -> str:
         """One line: which backend answers and how to switch."""
-        if self.llm:
+        if self.backend.name == "llm":
             where = self.settings.openai_base_url or "OpenAI"
             return (
-                f"LLM backend: {self.llm.model_name} at {where} (falls back to the offline "
+                f"LLM backend: {self.backend.model_name} at {where} (falls back to the offline "
                 "extractive answer on failure; CITEBOT_BACKEND=extractive to stay offline)."
             )
         return (
@@ -105,35 +111,39 @@ class Answerer:
         question = question.strip()
         standalone = question
         usage: dict[str, int] = {}
-        condense_failure: LLMError | None = None
+        failure: LLMError | None = None
         # One wall-clock deadline for everything the LLM does for this answer.
-        if deadline is None and self.llm:
-            deadline = self.llm.start_deadline()
+        if deadline is None and self.condenser:
+            deadline = self.condenser.start_deadline()
         if conversation and conversation.turns and is_follow_up(question):
             with timer.stage("condense"):
-                standalone, condense_failure = self._standalone(
-                    question, conversation, usage, deadline
-                )
+                standalone, failure = self._standalone(question, conversation, usage, deadline)
+        parsed = parse_question(standalone)
         with timer.stage("retrieve"):
             hits = self.searcher.search(standalone, k) if standalone else []
-        notice: str | None = None
-        backend, model = self.backend_name, self.llm.model_name if self.llm else None
-        failure = condense_failure
-        checked: CheckedAnswer | None = None
+        draft: Draft | None = None
+        unknown = self.unknown_identifiers(parsed)
         if not hits:
             checked = CheckedAnswer(REFUSAL, True, [], ["nothing retrieved"])
-        elif self.llm and failure is None:
-            # A failed condense call already waited out its retries: no second LLM call then.
-            try:
-                checked = self._generate(standalone, hits, timer, usage, on_token, deadline)
-            except LLMError as error:
-                failure = error
-        if checked is None:
-            if failure is not None:
-                notice = _fallback_notice(failure)
-                backend, model = "extractive", None
+        elif unknown:
+            checked = CheckedAnswer(REFUSAL, True, [], [f"no document mentions {unknown}"])
+        else:
             with timer.stage("generate"):
-                checked = self.extractive.answer(standalone, [h.chunk for h in hits])
+                draft = self.backend.draft(
+                    parsed,
+                    hits,
+                    on_token=on_token if self.streams else None,
+                    failed=failure,
+                    deadline=deadline,
+                )
+            _add_usage(usage, draft.usage)
+            for stage, ms in draft.timings_ms.items():
+                timer.ms[stage] = timer.ms.get(stage, 0.0) + ms
+            with timer.stage("check"):
+                checked = check_citations(draft.text, draft.sources)
+            checked.dropped[:0] = draft.notes
+            if not checked.abstained:
+                checked.text += uncovered_note(parsed, checked.text)
         for reason in checked.dropped:
             log.info("citation check: %s", reason)
         timer.ms["total"] = (time.perf_counter() - started) * 1000
@@ -145,13 +155,23 @@ class Answerer:
             abstained=checked.abstained,
             citations=checked.citations,
             retrieved=hits,
-            backend=backend,
-            model=model,
-            notice=notice,
+            backend=draft.backend if draft else self.backend.name,
+            model=draft.model if draft else self.backend.model_name,
+            notice=draft.notice if draft else None,
             standalone_question=standalone if standalone != question else None,
             usage=usage,
             timings_ms=timer.ms,
+            suggestions=suggestions(hits) if checked.abstained else [],
         )
+
+    def unknown_identifiers(self, question: ParsedQuestion) -> list[str]:
+        """The codes and model numbers in the question that no indexed passage contains."""
+        frequency = self.searcher.lexical.document_frequency
+        return [
+            code
+            for code in question.identifiers
+            if any(frequency(term) == 0 for term in content_terms(code))
+        ]
 
     def _standalone(
         self,
@@ -162,54 +182,46 @@ class Answerer:
     ) -> tuple[str, LLMError | None]:
         """The follow-up as a standalone question, and the LLM error if condensing failed."""
         previous = conversation.last_question or ""
-        if not self.llm:
+        if not self.condenser:
             return expand_follow_up(question, previous), None
         prompt = self.prompts.condense.format(history=conversation.render(), question=question)
         try:
-            generation = self.llm.generate([HumanMessage(prompt)], deadline=deadline)
+            generation = self.condenser.generate([HumanMessage(prompt)], deadline=deadline)
         except LLMError as error:
             return expand_follow_up(question, previous), error
         _add_usage(usage, generation.usage)
         rewritten = generation.text.strip().strip('"').splitlines()
         return (rewritten[0].strip() if rewritten and rewritten[0].strip() else question), None
 
-    def build_messages(
-        self, question: str, hits: list[ScoredChunk]
-    ) -> tuple[list[SystemMessage | HumanMessage], list[ScoredChunk]]:
-        """The prompt messages for `question`, with the hits that fit the token budget."""
-        encoding = encoding_for_model(self.llm.model_name if self.llm else None)
-        kept, sources, _ = pack_sources(hits, self.settings.context_tokens, encoding)
-        system = self.prompts.answer_system.format(refusal=REFUSAL)
-        human = self.prompts.answer_human.format(sources=sources, question=question)
-        return [SystemMessage(system), HumanMessage(human)], kept
 
-    def _generate(
-        self,
-        question: str,
-        hits: list[ScoredChunk],
-        timer: Timer,
-        usage: dict[str, int],
-        on_token: TokenSink | None,
-        deadline: float | None = None,
-    ) -> CheckedAnswer:
-        assert self.llm is not None
-        with timer.stage("pack"):
-            messages, kept = self.build_messages(question, hits)
-        sources = [h.chunk for h in kept]
-        stream = CheckedStream(sources, on_token) if on_token else None
-        with timer.stage("generate"):
-            generation = self.llm.generate(
-                list(messages), stream.feed if stream else None, deadline=deadline
-            )
-            if stream:
-                stream.finish()
-        _add_usage(usage, generation.usage)
-        with timer.stage("check"):
-            return check_citations(generation.text, sources)
+def suggestions(hits: list[ScoredChunk], limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:
+    """The closest passages' documents, once each, as places a user could look."""
+    out: dict[str, Suggestion] = {}
+    for hit in hits:
+        chunk = hit.chunk
+        if chunk.source not in out:
+            out[chunk.source] = Suggestion(chunk.title, chunk.source, chunk.page)
+        if len(out) >= limit:
+            break
+    return list(out.values())
 
 
-def _fallback_notice(error: LLMError) -> str:
-    return f"The LLM failed ({error}); this is the offline extractive answer."
+def uncovered_note(question: ParsedQuestion, answer: str) -> str:
+    """For a compound question, a sentence naming the parts the answer does not cover."""
+    parts = question.parts
+    if len(parts) < 2:
+        return ""
+    shared = set.intersection(*(set(question.part_terms(p)) for p in parts))
+    said = set(content_terms(answer))
+    missing = [
+        part
+        for part in parts
+        if (own := set(question.part_terms(part)) - shared) and not own & said
+    ]
+    if not missing or len(missing) == len(parts):
+        return ""
+    listed = "; ".join(f"“{part.rstrip('?').strip()}?”" for part in missing)
+    return f" The documents do not cover this part of the question: {listed}"
 
 
 def _add_usage(total: dict[str, int], more: dict[str, int]) -> None:

@@ -52,6 +52,12 @@ def format_answer(answer: Answer, *, with_text: bool = True, width: int | None =
             page = f", page {c.page}" if c.page is not None else ""
             lines.append(f"  [{c.n}] {display_name(c.title)} ({display_name(c.source)}{page})")
             lines.append(f"      “{display_short_quote(c.quote)}”")
+    if answer.abstained and answer.suggestions:
+        lines.append("")
+        lines.append("Closest passages, places to look:")
+        for place in answer.suggestions:
+            page = f", page {place.page}" if place.page is not None else ""
+            lines.append(f"  - {display_name(place.title)} ({display_name(place.source)}{page})")
     return "\n".join(lines)
 
 
@@ -238,7 +244,7 @@ class Repl:
             streamed.append(piece)
             print(piece, end="", file=self.out, flush=True)
 
-        use_stream = self.stream and self.answerer.llm is not None
+        use_stream = self.stream and self.answerer.streams
         spinner.start()
         try:
             try:

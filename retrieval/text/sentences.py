@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 
-# A period after these does not end a sentence ("Adm. Dong Jun", "the U.S. commitment").
+# A period after these does not end a sentence ("Adm. Smith", "the U.S. commitment").
 _ABBREVIATION = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Adm|Gen|Lt|Col|Maj|Capt|Cmdr|Sgt|Gov|Sen|Rep|Sec|Pres|St|Jr|Sr"
     r"|Inc|Corp|Ltd|Co|No|vs|etc|e\.g|i\.e|Jan|Feb|Mar|Apr|Aug|Sept?|Oct|Nov|Dec)"
     r"|\b(?:[A-Z]\.)+[A-Z]?|\b[A-Z])\.$"
 )
+
+
+# syntok keeps "… October [2][3]. Storms …" as one sentence: a closing bracket before the stop
+# hides the boundary from it. A stop after a bracket, then a capital, is a boundary.
+_BRACKET_STOP = re.compile(r"[\])][.!?]+[\"”’]?(?=\s+[A-Z])")
 
 
 def abbreviation_before(text: str) -> bool:
@@ -36,10 +41,27 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
                 tokens = list(sentence)
                 if tokens:
                     first, last = tokens[0], tokens[-1]
-                    spans.append(
-                        (line_start + first.offset, line_start + last.offset + len(last.value))
+                    spans.extend(
+                        _split_after_brackets(
+                            text,
+                            line_start + first.offset,
+                            line_start + last.offset + len(last.value),
+                        )
                     )
     return spans
+
+
+def _split_after_brackets(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """One syntok sentence, split where a stop after a closing bracket ends a sentence."""
+    spans = []
+    cursor = start
+    for match in _BRACKET_STOP.finditer(text, start, end):
+        spans.append((cursor, match.end()))
+        cursor = match.end()
+        while cursor < end and text[cursor].isspace():
+            cursor += 1
+    spans.append((cursor, end))
+    return [(s, e) for s, e in spans if e > s]
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -1,12 +1,13 @@
 """Whether a sentence can answer a question at all: the kind of value asked for, who said it,
-and whose office it is. The extractive answerer drops sentences that fail these checks."""
+and whose office it is. The extractive answerer drops sentences that fail these checks.
+
+General rules of English question and sentence forms; none is taken from a question set."""
 
 from __future__ import annotations
 
 import re
 
-from bot.answering.extractive.places import place_mentions, tokens
-from retrieval.text.sentences import abbreviation_before
+from bot.answering.question import names
 from retrieval.text.terms import content_terms, words
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*%?")
@@ -21,39 +22,6 @@ jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursd
 saturday sunday year years month week day today yesterday century decade
 """
 _TIME_WORDS = frozenset(_TIME_TEXT.split())
-# A run of capitalised words that does not open a sentence: a name ("Van Giang", "Kuala Lumpur").
-_CAPITALIZED = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)")
-
-
-def expected_answer_type(question: str) -> str | None:
-    """'number', 'time', 'name' or None, from the question's wording."""
-    lowered = question.lower()
-    if re.search(
-        r"\bhow (many|much|long|far|old|often)\b|\bwhat (percentage|share|number|proportion)\b"
-        r"|\b(value|cost|price|amount|worth|size|budget|rate)\b of\b",
-        lowered,
-    ):
-        return "number"
-    if re.search(r"\bwhen\b|\b(what|which) (day|date|dates|year|month)\b", lowered):
-        return "time"
-    if re.search(r"^\s*(who|whom|whose)\b|\bwho (is|was|are|were)\b|\bname of\b", lowered):
-        return "name"
-    return None
-
-
-def names(text: str) -> list[str]:
-    """Capitalised word runs that are names, not just a sentence's first word.
-
-    A capital after a sentence end is a sentence opener, but one after an abbreviation
-    ("Gen. Van Giang", "Adm. Dong Jun") is a name.
-    """
-    out = []
-    for match in _CAPITALIZED.finditer(text):
-        before = text[: match.start()].rstrip()
-        opens_sentence = not before or (before[-1] in ".?!\"'”" and not abbreviation_before(before))
-        if not opens_sentence:
-            out.append(match.group(1))
-    return out
 
 
 def typed_values(text: str, answer_type: str | None) -> set[str]:
@@ -77,11 +45,11 @@ _COUNTED = re.compile(
     r"|could|would|should|must|may|might)\b",
     re.IGNORECASE,
 )
-_COUNT_WINDOW = 8  # words between a number and the thing it counts ("three out of 12 planned …")
+_COUNT_WINDOW = 8  # words between a number and the thing it counts ("five of the 20 new …")
 
 
 def counted_thing(question: str) -> str | None:
-    """The stemmed head noun a "how many X …" question counts ("soldier"), if any."""
+    """The stemmed head noun a "how many X …" question counts ("bridg" for bridges), if any."""
     match = _COUNTED.search(question)
     terms = content_terms(match.group(1)) if match else []
     return terms[-1] if terms else None
@@ -122,19 +90,19 @@ def adds_answer(question: str, sentence: str, answer_type: str | None) -> bool:
     return thing is None or counts(sentence, thing)
 
 
-# "What did Dong Jun say …", "According to Hanoi's defence chief, …"
+# "What did the minister say …", "According to the report, …"
 _ASKED_SPEAKER = re.compile(
     r"\bwhat did (.+?) (?:say|tell|claim|write)\b|\baccording to ([^,?]+)", re.IGNORECASE
 )
 _SPEECH_TEXT = "said says told added stated noted warned wrote claimed"
 _SPEECH = frozenset(_SPEECH_TEXT.split())
-_SPEAKER_WINDOW = 3  # words between a speaker and the verb ("Hegseth said", "said Gen. Teodoro")
+_SPEAKER_WINDOW = 3  # words between a speaker and the verb ("Smith said", "said Gen. Smith")
 
 
 def speaker_conflict(question: str, sentence: str) -> bool:
     """The question asks what X said; the sentence names X but quotes someone else.
 
-    "After meeting … Dong Jun …, Hegseth said …" does not tell what Dong Jun said.
+    "After meeting X, Y said …" does not tell what X said.
     """
     match = _ASKED_SPEAKER.search(question)
     if not match:
@@ -157,49 +125,54 @@ def speaker_conflict(question: str, sentence: str) -> bool:
     return True
 
 
-# Offices a country holds ("the Thai prime minister", "the Minister of Defense of Malaysia").
+# Titles of office, so "the <Name> minister" and "the minister of <Name>" can be told apart.
 _OFFICE_TEXT = """
 minister secretary president premier chancellor ambassador king queen envoy chief
 spokesman spokeswoman spokesperson governor mayor general admiral commander
 """
 _OFFICES = frozenset(_OFFICE_TEXT.split())
-_BEFORE = (
-    4  # tokens from a country to its office: "US Defense Secretary", "Korea's defense minister"
-)
-_AFTER = 4  # tokens after an office to its "of <country>": "Minister of Defense of Malaysia"
+_BEFORE = 4  # words from a name to its office: "the <Name> defence minister"
+_AFTER = 4  # words after an office to its "of <Name>": "the minister of defence of <Name>"
+_PREFIX = 4  # letters two name words must share to be one name ("Freedonia", "Freedonian")
 
 
-def _office_countries(text: str) -> dict[str, set[str]]:
-    """For each office a text names, the countries it is tied to by adjective or "of"."""
-    cased = tokens(text)
-    lowered = [t.lower() for t in cased]
-    mentions = place_mentions(cased)
+def _office_holders(text: str) -> dict[str, set[str]]:
+    """For each office a text names, the capitalised words tied to it by position or "of"."""
+    tokens_ = re.findall(r"[^\W_]+", text)
+    capitalised = {w for name in names(text) for w in re.findall(r"[^\W_]+", name)}
     out: dict[str, set[str]] = {}
-    for i, token in enumerate(lowered):
-        if token not in _OFFICES:
+    for i, token in enumerate(tokens_):
+        office = token.lower()
+        if office not in _OFFICES:
             continue
-        tied = {c for start, end, c in mentions if i - _BEFORE <= start and end <= i}
-        tied |= {
-            c for start, _, c in mentions if i < start <= i + _AFTER and lowered[start - 1] == "of"
-        }
-        out.setdefault(token, set()).update(tied)
+        tied = {w.lower() for w in tokens_[max(0, i - _BEFORE) : i] if w in capitalised}
+        after = tokens_[i + 1 : i + 1 + _AFTER]
+        for j, word in enumerate(after):
+            if word in capitalised and j > 0 and after[j - 1].lower() == "of":
+                tied.add(word.lower())
+        tied -= _OFFICES
+        out.setdefault(office, set()).update(tied)
     return out
 
 
-def office_conflict(question: str, sentence: str) -> bool:
-    """The question asks about one country's office; the sentence holds it for others only.
+def _same_name(a: set[str], b: set[str]) -> bool:
+    return any(x[:_PREFIX] == y[:_PREFIX] for x in a for y in b)
 
-    "Who is the prime minister of Cambodia?" is not answered by "the Thai Prime Minister …".
+
+def office_conflict(question: str, sentence: str) -> bool:
+    """The question asks about an office tied to one name; the sentence ties it to others only.
+
+    "Who is the mayor of Springfield?" is not answered by "the Shelbyville mayor …".
     """
-    asked = _office_countries(question)
-    held = _office_countries(sentence)
-    for office, countries in asked.items():
-        if countries and office in held and held[office] and not countries & held[office]:
+    asked = _office_holders(question)
+    held = _office_holders(sentence)
+    for office, tied in asked.items():
+        if tied and held.get(office) and not _same_name(tied, held[office]):
             return True
     return False
 
 
 def office_missing(question: str, sentence: str) -> bool:
     """A "who is the <office> …" question, and the sentence never names that office."""
-    asked = _office_countries(question)
-    return bool(asked) and not asked.keys() & _office_countries(sentence).keys()
+    asked = _office_holders(question)
+    return bool(asked) and not asked.keys() & _office_holders(sentence).keys()

@@ -107,7 +107,7 @@ def normalize(text: str) -> str:
 
     1. Unicode NFKC and case folding (non-breaking and thin spaces become plain spaces).
     2. "%" becomes " percent ", so "80%" matches "80 percent".
-    3. Apostrophes are deleted ("Dato'" -> "dato", "Hegseth's" -> "hegseths").
+    3. Apostrophes are deleted ("O'Neill" -> "oneill", "Smith's" -> "smiths").
     4. Thousands separators inside a number are deleted: "300,000" and "300 000" -> "300000".
     5. A point between digits stays ("2.5"); every other "." is deleted ("U.S." -> "us").
     6. Every other punctuation or symbol character becomes a space ("T-6" -> "t 6",

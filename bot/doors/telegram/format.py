@@ -218,6 +218,12 @@ def answer_blocks(answer: Answer) -> list[Block]:
         for citation in sources:
             quote = Span(f"“{display_short_quote(citation.quote)}”", "i")
             blocks.append(Block((*_source_heading(citation), Span("\n"), quote), gap="\n"))
+    if answer.abstained and answer.suggestions:
+        blocks.append(Block((Span("Closest passages, places to look", "b"),)))
+        for place in answer.suggestions:
+            where = f"{place.source}, p. {place.page}" if place.page else place.source
+            title = [Span(place.title, "b"), Span(" · ")] if place.title != place.source else []
+            blocks.append(Block((Span("• "), *title, Span(where, "code")), gap="\n"))
     return blocks
 
 

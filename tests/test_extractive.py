@@ -1,0 +1,176 @@
+"""The extractive answerer's sentence checks and their use, on small made-up texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answering.extractive.answer_fit import (
+    adds_answer,
+    office_conflict,
+    office_missing,
+    speaker_conflict,
+)
+from bot.answering.extractive.answerer import ExtractiveAnswerer
+from bot.answering.question import parse_question
+from retrieval.documents import Chunk, ScoredChunk
+from retrieval.embeddings import NamedEmbeddings
+from retrieval.text.terms import content_terms
+
+QUOTED_SMITH = (
+    "After meeting his counterpart Adm. Lena Okafor late on March 3 at the talks, "
+    "Smith said the ties have never been better."
+)
+FREEDONIAN_PM = "Smith holds up a treaty with Freedonian Prime Minister Rufus Firefly in Sylvania."
+
+
+def test_a_who_question_needs_a_name_the_question_does_not_already_hold() -> None:
+    question = "Who is the Freedonian prime minister?"
+    assert parse_question(question).answer_type == "name"
+    assert adds_answer(question, FREEDONIAN_PM, "name")
+    assert not adds_answer(question, "the prime minister said the treaty helped.", "name")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "conflict"),
+    [
+        ("What did Lena Okafor say after meeting Smith?", QUOTED_SMITH, True),
+        ("What did Smith say after meeting Lena Okafor?", QUOTED_SMITH, False),
+        # The sentence does not name the speaker at all: nothing to contradict.
+        ("What did Maria Jones say about the talks?", QUOTED_SMITH, False),
+        # No speech verb: the sentence quotes nobody.
+        ("What did Lena Okafor say?", "Smith met Lena Okafor on March 3.", False),
+        ("According to Lena Okafor, how are ties?", QUOTED_SMITH, True),
+        ("How are the ties?", QUOTED_SMITH, False),
+    ],
+)
+def test_speaker_conflict(question: str, sentence: str, conflict: bool) -> None:
+    assert speaker_conflict(question, sentence) is conflict
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "conflict"),
+    [
+        ("Who is the prime minister of Sylvania?", FREEDONIAN_PM, True),
+        ("Who is Sylvania's prime minister?", FREEDONIAN_PM, True),
+        ("Who is the Freedonian prime minister?", FREEDONIAN_PM, False),
+        ("Who is the prime minister of Freedonia?", FREEDONIAN_PM, False),
+        (
+            "Who is Ruritania's Minister of Trade?",
+            "the Minister of Trade of Ruritania, Rudolf",
+            False,
+        ),
+        ("Who is Sylvania's trade minister?", "the Minister of Trade of Ruritania, Rudolf", True),
+        # The office is not tied to any name in the sentence: no conflict can be seen.
+        ("Who is the prime minister of Sylvania?", "The prime minister spoke at the port.", False),
+        # Another office is not this office.
+        ("Who is the prime minister of Sylvania?", "Freedonian Trade Secretary Ann Lee", False),
+    ],
+)
+def test_office_conflict(question: str, sentence: str, conflict: bool) -> None:
+    assert office_conflict(question, sentence) is conflict
+
+
+def test_a_who_is_the_office_question_needs_the_office_named() -> None:
+    question = "Who is Ruritania's defense minister?"
+    assert office_missing(question, "In Strelsau, Smith said the alliance is strong.")
+    assert not office_missing(question, "Ruritanian Defense Minister Ahn Gyu-back met Smith.")
+    assert not office_missing("Who met Smith in Strelsau?", "Smith was in Strelsau.")
+
+
+def chunk(text: str, n: int = 0, start: int = 0, title: str = "Harbour news") -> Chunk:
+    return Chunk(f"c{n}", "news.txt", title, n, start, start + len(text), text)
+
+
+def hits(*chunks: Chunk) -> list[ScoredChunk]:
+    return [ScoredChunk(c, 1.0 / (i + 1)) for i, c in enumerate(chunks)]
+
+
+def answerer(texts: list[str]) -> ExtractiveAnswerer:
+    """An answerer whose statistics come from the given texts, without embeddings."""
+    frequency: dict[str, int] = {}
+    for text in texts:
+        for term in set(content_terms(text)):
+            frequency[term] = frequency.get(term, 0) + 1
+    return ExtractiveAnswerer(
+        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=len(texts)
+    )
+
+
+def test_a_sentence_held_by_two_overlapping_chunks_is_one_candidate() -> None:
+    text = "The port will close two docks. The city will build 18 bridges."
+    first, second = chunk(text, 0), chunk(text[31:], 1, start=31)
+    bot = answerer([text, "Talks at the harbour."])
+    question = "How many bridges will the city build?"
+    found = bot.candidates(question, content_terms(question), [first, second])
+    assert [c.text for c in found] == ["The city will build 18 bridges."]
+    assert found[0].source_number == 1  # cited as the higher-ranked source
+
+
+def test_the_prime_minister_of_another_country_is_not_the_answer() -> None:
+    bot = answerer([FREEDONIAN_PM, "The port will close two docks."])
+    wrong = bot.draft(
+        parse_question("Who is the prime minister of Sylvania?"), hits(chunk(FREEDONIAN_PM))
+    )
+    assert wrong.text == ""
+    right = bot.draft(
+        parse_question("Who is the Freedonian prime minister?"), hits(chunk(FREEDONIAN_PM))
+    )
+    assert "Rufus Firefly" in right.text
+
+
+def test_each_part_of_a_compound_question_is_answered() -> None:
+    corridor = "The ministers describe the Inner Sea as a vital shipping lane."
+    claim = "The ministers describe how Freedonia claims 80% of the Inner Sea."
+    other = "The city will build 18 bridges."
+    bot = answerer([corridor, claim, other])
+    question = parse_question(
+        "How do the ministers describe the Inner Sea, and how much of it does Freedonia claim?"
+    )
+    both = bot.draft(question, hits(chunk(corridor, 0), chunk(claim, 1, start=200)))
+    assert "vital shipping lane" in both.text and "80%" in both.text
+    # Only one part found: that part is answered; neither found: nothing.
+    half = bot.draft(question, hits(chunk(corridor, 0)))
+    assert half.text and "80%" not in half.text
+    none = bot.draft(parse_question("How many tanks, and who sold them?"), hits(chunk(other, 2)))
+    assert none.text == ""
+
+
+class CountingEmbeddings(NamedEmbeddings):
+    """Two-dimensional vectors; every text it is asked to embed is recorded."""
+
+    model_id = "fake:counting"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += texts
+        return [[float(len(t)), 1.0] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.remembered(text, lambda t: self.embed_documents([t])[0])
+
+
+def test_recent_queries_are_remembered_and_old_ones_forgotten() -> None:
+    model = CountingEmbeddings()
+    assert model.embed_query("q") == model.embed_query("q") == [1.0, 1.0]
+    assert model.embedded == ["q"]
+    for n in range(NamedEmbeddings._RECENT_QUERIES):
+        model.embed_query(f"other {n}")
+    model.embed_query("q")
+    assert model.embedded.count("q") == 2  # pushed out by 64 newer queries, so embedded again
+    model.forget_queries()
+    model.embed_query("q")
+    assert model.embedded.count("q") == 3
+
+
+def test_the_best_sentence_comes_first_even_when_the_document_has_it_later() -> None:
+    teams = "Under the deal, the two towns agreed to set up joint patrols."
+    boats = "Under the deal, the northern town will withdraw its patrol boats from the lake."
+    text = f"{teams} {boats}"
+    bot = answerer([text, "Talks at the harbour.", "Trade deals were signed."])
+    draft = bot.draft(
+        parse_question("What must the northern town withdraw under the deal?"), hits(chunk(text))
+    )
+    assert draft.text.startswith(boats)
