@@ -46,7 +46,12 @@ from telegram_emulator import (  # noqa: E402
 
 from bot.answering.conversation import Conversation  # noqa: E402
 from bot.answering.prompts import REFUSAL  # noqa: E402
-from bot.doors.telegram.app import ANSWER_SLOTS, ANSWER_THREADS, build_application  # noqa: E402
+from bot.doors.telegram.app import (  # noqa: E402
+    ANSWER_SLOTS,
+    ANSWER_THREADS,
+    build_application,
+    llm_deadline,
+)
 from bot.doors.telegram.format import format_answer  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.wiring import build_answerer  # noqa: E402
@@ -229,6 +234,51 @@ async def slow_through_telegram(
     return times, sum(r[1] for r in results), sum(r[2] for r in results), help_times, wall
 
 
+class TimedAnswerer:
+    """The answer service, noting for each answer where its time went against its deadline."""
+
+    def __init__(self, answerer: Any, deadline_s: float) -> None:
+        self.answerer = answerer
+        self.deadline_s = deadline_s
+        # (seconds waiting for a slot, seconds from arrival to the answer made, fallback?)
+        self.calls: list[tuple[float, float, bool]] = []
+        self.late_stages: list[dict[str, float]] = []  # the stage timings of answers made late
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.answerer, name)
+
+    def answer(self, question: str, **kwargs: Any) -> Any:
+        called = time.monotonic()
+        answer = self.answerer.answer(question, **kwargs)
+        made = time.monotonic()
+        deadline = kwargs.get("deadline")
+        arrived = called if deadline is None else arrived_for(deadline, self.deadline_s)
+        self.calls.append((called - arrived, made - arrived, answer.notice is not None))
+        if made - arrived > self.deadline_s:
+            self.late_stages.append(dict(answer.timings_ms))
+        return answer
+
+
+def arrived_for(llm_deadline_at: float, deadline_s: float) -> float:
+    """The arrival time the Telegram door computed `llm_deadline_at` from."""
+    return llm_deadline_at - (llm_deadline(0.0, deadline_s))
+
+
+def breakdown(calls: list[tuple[float, float, bool]], deadline_s: float) -> list[str]:
+    """Lines saying where the time of the answers went."""
+    waits = [c[0] for c in calls]
+    made = [c[1] for c in calls]
+    fallback = [c[1] for c in calls if c[2]]
+    late = sum(t > deadline_s for t in made)
+    return [
+        f"wait for an answer slot: p95 {percentile(waits, 95):.2f} s, max {max(waits):.2f} s",
+        f"arrival to answer made (all): p95 {percentile(made, 95):.2f} s, max {max(made):.2f} s; "
+        f"past the {deadline_s:g} s deadline: {late}",
+        f"arrival to answer made (fallbacks, n={len(fallback)}): "
+        + (f"p50 {percentile(fallback, 50):.2f} s, max {max(fallback):.2f} s" if fallback else "-"),
+    ]
+
+
 def slow_llm_main(args: argparse.Namespace) -> None:
     """The --slow-llm run: the LLM backend against a slow loopback server."""
     from fake_openai import FakeOpenAI
@@ -243,7 +293,7 @@ def slow_llm_main(args: argparse.Namespace) -> None:
     try:
         settings = load_settings()
         print("Opening the index and loading the model…", file=sys.stderr)
-        answerer = build_answerer(settings)
+        answerer = TimedAnswerer(build_answerer(settings), settings.llm.deadline_s)
         plan = questions_for(args.users, args.questions)
         # Follow-ups cost a second (condense) request: queue enough for both.
         kinds = slow_script(server, 3 * args.users * args.questions)
@@ -268,8 +318,12 @@ def slow_llm_main(args: argparse.Namespace) -> None:
     print(row("Telegram, /help during the load", help_times))
     print(
         f"\nanswered: {len(times)}/{total} (of which the extractive fallback: {fallbacks}); "
-        f"unanswered within {args.timeout:g} s: {missing}; max answer {max(times):.1f} s"
+        f"unanswered within {args.timeout:g} s: {missing}; max answer {max(times):.1f} s; "
+        f"past the deadline as the user saw it: {sum(t > args.deadline for t in times)}"
     )
+    print("\n".join(breakdown(answerer.calls, args.deadline)))
+    for stages in answerer.late_stages:
+        print("late answer, ms by stage:", {k: round(v) for k, v in stages.items()})
 
 
 def row(name: str, times: list[float], wall: float | None = None) -> str:

@@ -25,12 +25,20 @@ log = logging.getLogger(__name__)
 
 
 class TqdmProgress(Progress):
-    """A tqdm bar on stderr."""
+    """A tqdm bar on stderr, counting the corpus bytes ingested (so its ETA covers the ingest)."""
 
     def __init__(self, total: int, label: str) -> None:
         from tqdm import tqdm
 
-        self._bar: Any = tqdm(total=total, desc=label, unit="chunk", file=sys.stderr, leave=False)
+        self._bar: Any = tqdm(
+            total=total,
+            desc=label,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=sys.stderr,
+            leave=False,
+        )
 
     def update(self, n: int) -> None:
         """Advance the bar."""

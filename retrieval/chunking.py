@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import tiktoken
@@ -30,11 +31,18 @@ def chunk_document(
     document: Document, encoding: tiktoken.Encoding, chunk_tokens: int, overlap_tokens: int
 ) -> list[Chunk]:
     """Split a document into chunks of about `chunk_tokens`, overlapping by `overlap_tokens`."""
+    return list(iter_chunks(document, encoding, chunk_tokens, overlap_tokens))
+
+
+def iter_chunks(
+    document: Document, encoding: tiktoken.Encoding, chunk_tokens: int, overlap_tokens: int
+) -> Iterator[Chunk]:
+    """The chunks of `chunk_document`, one at a time: a big file need not be held as chunks."""
     if overlap_tokens >= chunk_tokens:
         overlap_tokens = chunk_tokens // 4
     units = _units(document.text, encoding, chunk_tokens)
     answers = answer_sentences(document)
-    chunks: list[Chunk] = []
+    count = 0
     i = 0
     while i < len(units):
         j, total = i, 0
@@ -58,21 +66,20 @@ def chunk_document(
             j -= 1
         start, end = units[i].start, units[j - 1].end
         text = document.text[start:end]
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id(document.source, start, text),
-                source=document.source,
-                title=document.title,
-                index=len(chunks),
-                start=start,
-                end=end,
-                text=text,
-                page=document.page_at(start),
-                section=_section_at(document, start),
-                answers=tuple((s, e) for s, e in answers if start <= s and e <= end),
-                pages=tuple(p for p in document.pages if p.start < end and p.end > start),
-            )
+        yield Chunk(
+            chunk_id=chunk_id(document.source, start, text),
+            source=document.source,
+            title=document.title,
+            index=count,
+            start=start,
+            end=end,
+            text=text,
+            page=document.page_at(start),
+            section=_section_at(document, start),
+            answers=tuple((s, e) for s, e in answers if start <= s and e <= end),
+            pages=tuple(p for p in document.pages if p.start < end and p.end > start),
         )
+        count += 1
         if j >= len(units):
             break
         # Step back over whole sentences worth at most `overlap_tokens`, always moving forward.
@@ -81,7 +88,6 @@ def chunk_document(
             back -= 1
             carried += units[back].tokens
         i = back
-    return chunks
 
 
 def answer_sentences(document: Document) -> list[tuple[int, int]]:

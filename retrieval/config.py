@@ -83,6 +83,13 @@ class RetrievalSettings(BaseSettings):
         validation_alias=AliasChoices("CITEBOT_CHUNK_OVERLAP", "chunk_overlap"),
         description="Tokens of overlap between neighbouring chunks of one document.",
     )
+    ingest_group_chunks: int = Field(
+        512,
+        ge=1,
+        validation_alias=AliasChoices("CITEBOT_INGEST_GROUP_CHUNKS", "ingest_group_chunks"),
+        description="New chunks held at once during ingest before they are embedded and stored: "
+        "ingest memory grows with this, not with the corpus.",
+    )
     max_file_mb: float = Field(
         20,
         gt=0,

@@ -11,7 +11,7 @@ from retrieval.config import PathSettings, RetrievalSettings
 from retrieval.embeddings import NamedEmbeddings
 from retrieval.errors import CitebotError, EmptyIndexError
 from retrieval.hybrid import HybridRetriever, HybridSearcher
-from retrieval.ingest import IngestReport, ProgressFactory, chunk_corpus, ingest_chunks
+from retrieval.ingest import IngestReport, ProgressFactory, ingest_corpus
 from retrieval.lexical import LexicalIndex
 from retrieval.store import INGEST_STARTED, ChunkStore, chunking_signature, make_chroma_client
 
@@ -102,15 +102,13 @@ class CorpusIndex:
         unfinished = self.store.begin_ingest()
         stamp, _ = self.store.version()
         stages: dict[str, float] = {}
-        chunks, sources, skipped = chunk_corpus(root, self.settings, stages)
-        report = ingest_chunks(
-            chunks,
-            sources,
-            skipped,
+        report = ingest_corpus(
+            root,
+            self.settings,
             store=self.store,
             embeddings=self.embeddings,
-            batch_size=self.settings.embedding_batch_size,
             progress=progress,
+            stages=stages,
         )
         self.store.record(
             chunking=chunking_signature(self.settings), corpus_root=str(root.resolve())
@@ -120,7 +118,7 @@ class CorpusIndex:
         self.store.finish_ingest(changed=changed or unfinished is not None or stamp is None)
         started = time.perf_counter()
         self.lexical()
-        report.stages = {**stages, **report.stages, "bm25": time.perf_counter() - started}
+        report.stages = {**report.stages, "bm25": time.perf_counter() - started}
         report.seconds = time.perf_counter() - began
         return report
 

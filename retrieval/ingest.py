@@ -8,15 +8,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.chunking import chunk_document
+from retrieval.chunking import iter_chunks
 from retrieval.config import RetrievalSettings
-from retrieval.documents import Chunk
+from retrieval.documents import Chunk, Document
 from retrieval.embeddings import NamedEmbeddings
 from retrieval.lexical import search_text
-from retrieval.loaders import SkippedFile, load_corpus
+from retrieval.loaders import SkippedFile, corpus_bytes, iter_corpus
 from retrieval.passages import passage_texts
 from retrieval.store import ChunkStore
-from retrieval.text.secrets import redact_documents
+from retrieval.text.secrets import redact_and_warn
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
 
 ProgressFactory = Callable[[int, str], "Progress"]
@@ -78,22 +78,57 @@ def chunk_corpus(
 ) -> tuple[list[Chunk], list[str], list[SkippedFile]]:
     """Load and chunk every file under `root`: (chunks, sources read, skipped files).
 
+    All in memory at once: for tests and benchmarks. Ingest streams `iter_corpus_chunks` instead.
     `stages`, when given, receives the seconds spent loading and chunking.
     """
-    started = time.perf_counter()
-    documents, skipped = load_corpus(root, settings.max_file_mb)
-    documents = redact_documents(documents) if settings.redact_secrets else documents
-    loaded = time.perf_counter()
-    encoding = get_encoding(CHUNKING_ENCODING)
     chunks: list[Chunk] = []
-    for document in documents:
-        chunks.extend(
-            chunk_document(document, encoding, settings.chunk_tokens, settings.chunk_overlap)
-        )
-    if stages is not None:
-        stages["load"] = loaded - started
-        stages["chunk"] = time.perf_counter() - loaded
-    return chunks, [d.source for d in documents], skipped
+    sources: list[str] = []
+    skipped: list[SkippedFile] = []
+    for item, _ in iter_corpus_chunks(root, settings, stages):
+        if isinstance(item, Chunk):
+            chunks.append(item)
+        elif isinstance(item, SkippedFile):
+            skipped.append(item)
+        else:
+            sources.append(item.source)
+    return chunks, sources, skipped
+
+
+def iter_corpus_chunks(
+    root: Path, settings: RetrievalSettings, stages: dict[str, float] | None = None
+) -> Iterator[tuple[Document | Chunk | SkippedFile, int]]:
+    """Each file under `root` in turn: its Document (redacted, with its bytes), then its chunks.
+
+    A skipped file comes as a SkippedFile. One document and one chunk are held at a time, so
+    memory does not grow with the corpus. `stages` receives the seconds spent loading (with
+    redaction) and chunking.
+    """
+    stages = {} if stages is None else stages
+    stages.setdefault("load", 0.0)
+    stages.setdefault("chunk", 0.0)
+    encoding = get_encoding(CHUNKING_ENCODING)
+    files = iter_corpus(root, settings.max_file_mb)
+    while True:
+        started = time.perf_counter()
+        try:
+            item, size = next(files)
+        except StopIteration:
+            stages["load"] += time.perf_counter() - started
+            return
+        if isinstance(item, Document) and settings.redact_secrets:
+            item = redact_and_warn(item)
+        stages["load"] += time.perf_counter() - started
+        yield item, size
+        if isinstance(item, SkippedFile):
+            continue
+        chunks = iter_chunks(item, encoding, settings.chunk_tokens, settings.chunk_overlap)
+        while True:
+            started = time.perf_counter()
+            chunk = next(chunks, None)
+            stages["chunk"] += time.perf_counter() - started
+            if chunk is None:
+                break
+            yield chunk, 0
 
 
 def embed_passages(
@@ -151,26 +186,130 @@ def _embed_group(
     return vectors
 
 
-def ingest_chunks(
-    chunks: list[Chunk],
-    sources: list[str],
-    skipped: list[SkippedFile],
+class _ByteProgress:
+    """Advance a bar counted in corpus bytes as each document's chunks are done.
+
+    A document's bytes are credited in proportion to how far into its text the chunks done so far
+    reach, so one big file moves the bar (and its ETA) as it is embedded, not only at its end.
+    """
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.sizes: dict[str, tuple[int, int]] = {}  # source: (file bytes, text length)
+        self.credited: dict[str, int] = {}
+
+    def document(self, source: str, size: int, text_length: int) -> None:
+        self.sizes[source] = (size, max(text_length, 1))
+        self.credited[source] = 0
+
+    def skipped(self, size: int) -> None:
+        if size:
+            self.bar.update(size)
+
+    def done(self, chunk: Chunk) -> None:
+        size, length = self.sizes.get(chunk.source, (0, 1))
+        reached = min(size, size * chunk.end // length)
+        credited = self.credited.get(chunk.source, 0)
+        if reached > credited:
+            self.credited[chunk.source] = reached
+            self.bar.update(reached - credited)
+
+    def finish(self, source: str) -> None:
+        """All of `source`'s chunks are done: credit what its last chunk did not reach."""
+        size, _ = self.sizes.pop(source, (0, 1))
+        credited = self.credited.pop(source, 0)
+        if size > credited:
+            self.bar.update(size - credited)
+
+
+def ingest_corpus(
+    root: Path,
+    settings: RetrievalSettings,
     *,
     store: ChunkStore,
     embeddings: NamedEmbeddings,
-    batch_size: int,
     progress: ProgressFactory | None = None,
+    stages: dict[str, float] | None = None,
 ) -> IngestReport:
-    """Make the store hold exactly these chunks, embedding only the new ones."""
+    """Make the store hold exactly the chunks of the files under `root`, embedding only new ones.
+
+    Streams: files are read and chunked one at a time, and the chunks not yet stored are embedded
+    and written in groups of `settings.ingest_group_chunks`. What is kept for the whole ingest is
+    chunk ids (to find stale chunks and unchanged files), never chunk texts or vectors; BM25 is
+    rebuilt from the store afterwards, as every reader does.
+    """
     started = time.perf_counter()
-    report = IngestReport(skipped=list(skipped))
+    stages = {} if stages is None else stages
+    stages.setdefault("store", 0.0)
+    report = IngestReport()
     stored = store.sources_by_id()
     old_by_source: dict[str, set[str]] = defaultdict(set)
     for chunk_id, source in stored.items():
         old_by_source[source].add(chunk_id)
     new_by_source: dict[str, set[str]] = defaultdict(set)
-    for chunk in chunks:
-        new_by_source[chunk.source].add(chunk.chunk_id)
+    sources: list[str] = []
+    seen: set[str] = set()
+    pending: list[Chunk] = []
+    total = corpus_bytes(root, settings.max_file_mb)
+    bar = progress(total, "Ingesting") if progress and total else Progress()
+    credit = _ByteProgress(bar)
+    # A document's bytes are fully credited once its last pending chunk is stored.
+    open_sources: dict[str, int] = {}  # source: its chunks still pending
+    finished: set[str] = set()
+
+    def flush() -> None:
+        # Similar lengths in one batch pad less: sorted, a batch costs what its texts need.
+        pending.sort(key=lambda chunk: len(search_text(chunk)))
+        batch_size = settings.embedding_batch_size
+        for batch, vectors in embed_passages(pending, embeddings, batch_size, stages):
+            writing = time.perf_counter()
+            if not report.chunks_embedded:
+                store.record(dimension=len(vectors[0][0]))
+            store.add(batch, vectors)
+            stages["store"] += time.perf_counter() - writing
+            report.chunks_embedded += len(batch)
+            for chunk in batch:
+                credit.done(chunk)
+                open_sources[chunk.source] -= 1
+                if not open_sources[chunk.source] and chunk.source in finished:
+                    credit.finish(chunk.source)
+        pending.clear()
+
+    def close_document(source: str) -> None:
+        finished.add(source)
+        if not open_sources.get(source):
+            credit.finish(source)
+
+    try:
+        current: str | None = None
+        for item, size in iter_corpus_chunks(root, settings, stages):
+            if isinstance(item, Chunk):
+                new_by_source[item.source].add(item.chunk_id)
+                if item.chunk_id in stored or item.chunk_id in seen:
+                    credit.done(item)
+                    continue
+                seen.add(item.chunk_id)
+                pending.append(item)
+                open_sources[item.source] = open_sources.get(item.source, 0) + 1
+                if len(pending) >= settings.ingest_group_chunks:
+                    flush()
+                continue
+            if current is not None:
+                close_document(current)
+                current = None
+            if isinstance(item, SkippedFile):
+                report.skipped.append(item)
+                credit.skipped(size)
+            else:
+                sources.append(item.source)
+                credit.document(item.source, size, len(item.text))
+                current = item.source
+        if current is not None:
+            close_document(current)
+        if pending:
+            flush()
+    finally:
+        bar.close()
 
     for source in sources:
         old, new = old_by_source.get(source, set()), new_by_source.get(source, set())
@@ -181,40 +320,20 @@ def ingest_chunks(
         else:
             report.updated.append(source)
     # A file that is now unreadable keeps its old chunks: skipping must never lose data.
-    kept = set(sources) | {s.source for s in skipped}
+    skipped_sources = {s.source for s in report.skipped}
+    kept = set(sources) | skipped_sources
     report.removed = sorted(s for s in old_by_source if s not in kept)
-
+    # Stale chunks go last: until the new ones are stored, a reader still finds the old text.
     stale = [
         chunk_id
         for source, ids in old_by_source.items()
-        if source not in {s.source for s in skipped}
+        if source not in skipped_sources
         for chunk_id in ids - new_by_source.get(source, set())
     ]
     store.delete(stale)
     report.chunks_removed = len(stale)
-
-    seen: set[str] = set()
-    todo: list[Chunk] = []
-    for chunk in chunks:
-        if chunk.chunk_id not in stored and chunk.chunk_id not in seen:
-            seen.add(chunk.chunk_id)
-            todo.append(chunk)
-    # Similar lengths in one batch pad less: sorted, a batch costs what its texts need (~10% less).
-    todo.sort(key=lambda chunk: len(search_text(chunk)))
-    bar = progress(len(todo), "Embedding chunks") if progress and todo else Progress()
-    report.stages["store"] = 0.0
-    try:
-        for batch, vectors in embed_passages(todo, embeddings, batch_size, report.stages):
-            writing = time.perf_counter()
-            if not report.chunks_embedded:
-                store.record(dimension=len(vectors[0][0]))
-            store.add(batch, vectors)
-            report.stages["store"] += time.perf_counter() - writing
-            report.chunks_embedded += len(batch)
-            bar.update(len(batch))
-    finally:
-        bar.close()
     report.chunks_total = store.count()
     report.documents_total = len(set(sources) | {s for s in old_by_source if s in kept})
+    report.stages = stages
     report.seconds = time.perf_counter() - started
     return report

@@ -12,7 +12,13 @@ from telegram.error import BadRequest
 
 from bot.answering.answer import Answer, Citation, short_quote
 from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
-from bot.doors.telegram.app import build_application, run_bot, send_html, webhook_options
+from bot.doors.telegram.app import (
+    build_application,
+    llm_deadline,
+    run_bot,
+    send_html,
+    webhook_options,
+)
 from bot.doors.telegram.format import (
     MESSAGE_LIMIT,
     format_answer,
@@ -269,3 +275,15 @@ def test_quota_per_user_per_minute() -> None:
     assert quota.wait_for(1) == pytest.approx(30)
     now[0] = 60.5
     assert quota.wait_for(1) == 0
+
+
+@pytest.mark.parametrize(("deadline_s", "reserve_s"), [(8.0, 1.2), (55.0, 5.0), (2.0, 1.0)])
+def test_the_llm_stops_before_the_deadline_leaving_time_for_the_fallback(
+    deadline_s: float, reserve_s: float
+) -> None:
+    arrived = 1000.0
+    assert llm_deadline(arrived, deadline_s) == pytest.approx(arrived + deadline_s - reserve_s)
+
+
+def test_a_short_deadline_still_gives_the_llm_half_of_it() -> None:
+    assert llm_deadline(0.0, 1.0) == pytest.approx(0.5)

@@ -27,6 +27,8 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "SkippedFile",
     "content_hash",
+    "corpus_bytes",
+    "iter_corpus",
     "iter_corpus_files",
     "load_corpus",
     "load_document",
@@ -63,18 +65,49 @@ def load_corpus(
     """Load every supported file under `root`; unreadable ones are returned as skipped."""
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
+    for item, _ in iter_corpus(root, max_file_mb):
+        if isinstance(item, SkippedFile):
+            skipped.append(item)
+        else:
+            documents.append(item)
+    return documents, skipped
+
+
+def corpus_bytes(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> int:
+    """The bytes `iter_corpus` will read: the files it does not skip up front, summed."""
+    real_root = root.resolve()
+    total = 0
+    for path in iter_corpus_files(root):
+        if not _skip_reason(path, real_root, max_file_mb):
+            try:
+                total += path.stat().st_size
+            except OSError:
+                continue
+    return total
+
+
+def iter_corpus(
+    root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB
+) -> Iterator[tuple[Document | SkippedFile, int]]:
+    """Each file under `root`, one at a time, as a Document or a SkippedFile, with its bytes read.
+
+    One document is held at a time, so a caller that does not keep them reads in bounded memory.
+    """
     real_root = root.resolve()
     for path in iter_corpus_files(root):
         source = path.relative_to(root).as_posix()
         reason = _skip_reason(path, real_root, max_file_mb)
         if reason:
-            skipped.append(SkippedFile(source, reason))
+            yield SkippedFile(source, reason), 0
             continue
         try:
-            documents.append(load_document(path, source))
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        try:
+            yield load_document(path, source), size
         except UnreadableFileError as error:
-            skipped.append(SkippedFile(source, str(error)))
-    return documents, skipped
+            yield SkippedFile(source, str(error)), size
 
 
 def _skip_reason(path: Path, real_root: Path, max_file_mb: float) -> str:

@@ -102,14 +102,16 @@ def redact_document(document: Document) -> tuple[Document, list[str]]:
 
 def redact_documents(documents: Iterable[Document]) -> list[Document]:
     """Mask the credentials in every document, with one warning per file naming the kinds found."""
-    out: list[Document] = []
-    for document in documents:
-        redacted, kinds = redact_document(document)
-        if kinds:
-            log.warning(
-                "%s: masked what looks like a secret (%s); set CITEBOT_REDACT_SECRETS=false to keep it",
-                document.source,
-                ", ".join(kinds),
-            )
-        out.append(redacted)
-    return out
+    return [redact_and_warn(document) for document in documents]
+
+
+def redact_and_warn(document: Document) -> Document:
+    """The document with its credentials masked, and one warning naming the kinds found."""
+    redacted, kinds = redact_document(document)
+    if kinds:
+        log.warning(
+            "%s: masked what looks like a secret (%s); set CITEBOT_REDACT_SECRETS=false to keep it",
+            document.source,
+            ", ".join(kinds),
+        )
+    return redacted
