@@ -186,3 +186,23 @@ def guess_title(text: str, blocks: list[Block]) -> str:
         ):
             return line
     return ""
+
+
+def join_lines(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """Lines of one paragraph joined with spaces, with where each page starts in the result.
+
+    A line-end hyphen inside a word ("exam-" then "ple") is joined without it. Returns the text and
+    (offset, page) marks, one per change of page.
+    """
+    text = ""
+    marks: list[tuple[int, int]] = []
+    for line, page in lines:
+        if text:
+            if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and line[:1].islower():
+                text = text[:-1]
+            else:
+                text += " "
+        if not marks or marks[-1][1] != page:
+            marks.append((len(text), page))
+        text += line
+    return text, marks

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from retrieval.errors import UnreadableFileError
-from retrieval.loaders.assembly import DocumentBuilder, flow, is_leader_line, looks_like_heading
+from retrieval.loaders.assembly import (
+    DocumentBuilder,
+    flow,
+    is_leader_line,
+    join_lines,
+    looks_like_heading,
+)
 
 _BULLET = re.compile(r"^(?:[-•◦▪‣*]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
@@ -110,7 +116,7 @@ def _add_lines(pages: list[list[tuple[str, int]]], builder: DocumentBuilder) -> 
     def emit() -> None:
         nonlocal current, kind
         if current:
-            text, marks = _join(current)
+            text, marks = join_lines(current)
             builder.add(kind, text, page_marks=marks, tight=kind == "list_item")  # type: ignore[arg-type]
         current, kind = [], "paragraph"
 
@@ -141,19 +147,3 @@ def _add_lines(pages: list[list[tuple[str, int]]], builder: DocumentBuilder) -> 
             current.append((text, page))
         previous = text
     emit()
-
-
-def _join(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
-    """Lines joined with spaces, a line-end hyphen inside a word joined, with page marks."""
-    text = ""
-    marks: list[tuple[int, int]] = []
-    for line, page in lines:
-        if text:
-            if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and line[:1].islower():
-                text = text[:-1]
-            else:
-                text += " "
-        if not marks or marks[-1][1] != page:
-            marks.append((len(text), page))
-        text += line
-    return text, marks

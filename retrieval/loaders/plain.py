@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from retrieval.loaders.assembly import DocumentBuilder, is_leader_line, looks_like_heading
+from retrieval.loaders.assembly import (
+    DocumentBuilder,
+    is_leader_line,
+    join_lines,
+    looks_like_heading,
+)
 
 _BULLET = re.compile(r"^\s*(?:[-*+•◦▪‣o]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
 _UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
@@ -67,7 +72,7 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
         nonlocal current
         if not current:
             return
-        text, marks = _join(current)
+        text, marks = join_lines([(" ".join(line.split()), page) for line, page in current])
         block_kind = kind
         if block_kind == "paragraph" and len(current) == 1 and looks_like_heading(text):
             block_kind = "heading"
@@ -118,23 +123,6 @@ def _soft_break(previous: str, line: str, width: int) -> bool:
     if not _MIN_WRAP <= width <= _MAX_WRAP:
         return False
     return len(previous.rstrip()) + 1 + len(words[0]) > width
-
-
-def _join(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
-    """Lines joined with spaces (a line-end hyphen inside a word joined), with page marks."""
-    text = ""
-    marks: list[tuple[int, int]] = []
-    for line, page in lines:
-        piece = " ".join(line.split())
-        if text:
-            if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and piece[:1].islower():
-                text = text[:-1]
-            else:
-                text += " "
-        if not marks or marks[-1][1] != page:
-            marks.append((len(text), page))
-        text += piece
-    return text, marks
 
 
 def _wrap_width(lines: list[str]) -> int:
