@@ -15,7 +15,7 @@ each part of the question, every candidate sentence's features (bot/answering/ex
 scorer.py) and whether it holds the question's key (the first annotator's answer, as `citebot
 eval` checks it), plus whether the service refuses before the answerer (nothing retrieved, an
 unknown code) and whether the part names something no document holds. Saved under
-benchmarks/out/fit/<split>-features.json; answering takes minutes, everything after is instant.
+benchmarks/out/fit/<split>-features.json; answering takes minutes, the fit after it about two.
 
 The fit (bot/answering/extractive/scorer.py's SentenceScorer): a sentence's score is
 w x coverage + (1 - w) x similarity + prior / source rank, its coverage counting terms found only
