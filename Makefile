@@ -8,18 +8,21 @@ SEED_QUESTIONS := tests/data/seed_questions.jsonl
 
 # Quality gate on the seed question set with the offline backend (deterministic, no LLM judge).
 # These floors sit just under what the extractive backend measures now (0.786 / 1.000 / 0.591 /
-# 0.107), so a regression fails. Its thresholds are fitted on SQuAD train articles, not on these
-# questions, which is why abstention recall is lower than the seed-fitted rules' 0.864 (README).
-EVAL_GATE := --fail-under answer_accuracy=0.76 --fail-under right_source_rate=0.95 \
-	--fail-under abstention_recall=0.56 --fail-under false_abstention_rate=0.13 \
+# 0.107, 2026-12-02): one answer fewer (43/56), one refusal fewer (12/22) or one more answerable
+# question refused (7/56) fails. Its thresholds are checked on SQuAD train and validation
+# articles, not on these questions, which is why abstention recall is lower than the seed-fitted
+# rules' 0.864 (README).
+EVAL_GATE := --fail-under answer_accuracy=0.78 --fail-under right_source_rate=0.95 \
+	--fail-under abstention_recall=0.58 --fail-under false_abstention_rate=0.11 \
 	--fail-under citation_validity=1.0 --fail-under hit@4=0.95
 
 # The same gate on SQuAD 2.0 validation articles (benchmarks/data/squad-v2-validation.json, never
 # used for fitting): 150 questions spread over the file, answerable and not, as an open corpus.
-# Measured 2026-12-02: accuracy 0.800, abstention recall 0.120, false abstention 0.133 (57 s).
+# Measured 2026-12-02 (75 answerable, 75 not): accuracy 0.800, abstention recall 0.147, false
+# abstention 0.133; the floors fail on one answer fewer, one refusal fewer or one more refused.
 SQUAD_GATE := --sample 150 --skip-retrieval --out .citebot/eval-squad \
-	--fail-under answer_accuracy=0.77 --fail-under abstention_recall=0.09 \
-	--fail-under false_abstention_rate=0.15
+	--fail-under answer_accuracy=0.79 --fail-under abstention_recall=0.14 \
+	--fail-under false_abstention_rate=0.14
 
 .PHONY: setup chat test lint eval clean
 

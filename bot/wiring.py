@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 
 from bot.answering.backends import Backend, Fallback, LLMAnswerBackend
 from bot.answering.extractive.answerer import ExtractiveAnswerer
+from bot.answering.extractive.scorer import load_sentence_scorer
 from bot.answering.llm import LLMBackend, make_chat_model
 from bot.answering.prompts import PromptSet, load_prompts
 from bot.answering.service import Answerer
@@ -120,6 +121,7 @@ def build_answerer(
         # Through the searcher, so the statistics follow a re-ingest by another process.
         document_frequency=lambda term: searcher.lexical.document_frequency(term),
         documents=len(searcher.lexical.chunks),
+        scorer=load_sentence_scorer(),
     )
     llm = make_llm_backend(settings, chat_model)
     return Answerer(

@@ -17,22 +17,22 @@ from bot.answering.extractive.answer_fit import (
     office_missing,
     speaker_conflict,
 )
+from bot.answering.extractive.scorer import (
+    SentenceScorer,
+    bigrams,
+    load_sentence_scorer,
+    sentence_features,
+    with_gaps,
+)
 from bot.answering.markers import neutralise_markers
 from bot.answering.question import ParsedQuestion, expected_answer_type, names, term_weights
 from bot.errors import LLMError
 from retrieval.documents import Chunk, ScoredChunk
 from retrieval.text.terms import content_terms, words
 
-# Refusal thresholds fitted on SQuAD 2.0 train articles (benchmarks/fit_extractive.py: most
-# answers plus refusals with at most 12% of answerable questions refused) and chosen among the
-# best fits on the validation articles; the other weights are unchanged (benchmarks/README.md).
-MIN_COVERAGE = 0.65  # IDF-weighted share of question terms the best sentence must contain …
-MIN_SIMILARITY = 0.525  # … or the cosine similarity it must reach
-SECOND_SENTENCE_SHARE = 0.8  # a runner-up this close to the best sentence is quoted too
-CONTEXT_SHARE = 0.5  # a question term found around a sentence counts this much of one in it
-UNKNOWN_TERM_SIMILARITY = 0.5  # needed when the question names something the corpus never does
-BEST_OF = 2  # sentences, best-scored first, tried as the answer
-QUOTE_ONLY_ANSWERS = True  # a runner-up sentence is quoted only when it qualifies by itself
+# The best-scored sentences a part's answer may quote from. The score, the refusal thresholds and
+# the quoting share are fitted on SQuAD train articles (scorer.py, benchmarks/fit_extractive.py).
+RUNNERS_UP = 8
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Candidate:
     similarity: float
     score: float
     covered: frozenset[str]
+    features: tuple[float, ...] = ()
 
     @property
     def text(self) -> str:
@@ -71,8 +72,10 @@ class ExtractiveAnswerer:
         document_frequency: Callable[[str], int],
         documents: int,
         max_sentences: int = 3,
+        scorer: SentenceScorer | None = None,
     ) -> None:
         self.embed = embed
+        self.scorer = scorer or load_sentence_scorer()
         # Search has just embedded the same question: a model that remembers recent queries
         # answers this from memory.
         self.embed_query = embed_query or (lambda text: self._embed_one(text))
@@ -150,10 +153,11 @@ class ExtractiveAnswerer:
         candidates = self.candidates(part, terms, sources)
         if not candidates:
             return [], "no sentence fits the question"
+        scorer = self.scorer
         # The best-scored sentence, or a close runner-up that answers when the best does not.
-        best = next((c for c in candidates[:BEST_OF] if self.qualifies(c)), candidates[0])
+        best = next((c for c in candidates[: scorer.best_of] if self.qualifies(c)), candidates[0])
         unknown = self.unknown_names(part)
-        if unknown and best.similarity < UNKNOWN_TERM_SIMILARITY:
+        if unknown and best.similarity < scorer.unknown_similarity:
             return [], f"the documents never mention {unknown}"
         if not self.qualifies(best):
             return [], (
@@ -161,26 +165,21 @@ class ExtractiveAnswerer:
                 f"similarity {best.similarity:.2f}"
             )
         chosen = [best]
-        covered = set(best.covered)
-        for other in [c for c in candidates[:8] if c is not best]:
+        for other in candidates[:RUNNERS_UP]:
             if len(chosen) >= budget:
                 break
-            # Another sentence when it is nearly as good, or when it adds question terms the
-            # chosen ones left out (often the other half of a question spanning two documents).
-            # Each quoted sentence must answer by itself, not only ride along with the best.
-            adds = other.covered - covered
-            if (not QUOTE_ONLY_ANSWERS or self.qualifies(other)) and (
-                other.score >= SECOND_SENTENCE_SHARE * best.score
-                or (adds and other.score >= 0.5 * best.score)
+            # Each quoted sentence must answer by itself, and score nearly as well as the best.
+            if (
+                other is not best
+                and self.qualifies(other)
+                and other.score >= scorer.second_share * best.score
             ):
                 chosen.append(other)
-                covered |= other.covered
         return chosen, None
 
-    @staticmethod
-    def qualifies(candidate: Candidate) -> bool:
+    def qualifies(self, candidate: Candidate) -> bool:
         """Whether a sentence covers enough of the question, or is similar enough, to answer."""
-        return candidate.coverage >= MIN_COVERAGE or candidate.similarity >= MIN_SIMILARITY
+        return self.scorer.qualifies(candidate.coverage, candidate.similarity)
 
     @staticmethod
     def compose(chosen: list[Candidate]) -> str:
@@ -200,10 +199,10 @@ class ExtractiveAnswerer:
         weights = {t: self.idf(t) * asked.get(t, 1.0) for t in terms}
         total = sum(weights.values()) or 1.0
         answer_type = expected_answer_type(question)
-        spans: list[tuple[int, Chunk, int, int]] = []
+        spans: list[tuple[int, Chunk, int, int, int]] = []
         seen: set[tuple[str, str]] = set()
         for number, chunk in enumerate(sources, start=1):
-            for start, end in chunk.answer_spans():
+            for index, (start, end) in enumerate(chunk.answer_spans()):
                 sentence = chunk.text[start - chunk.start : end - chunk.start]
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
@@ -211,23 +210,55 @@ class ExtractiveAnswerer:
                 if where in seen or not self.fits(question, sentence, answer_type):
                     continue
                 seen.add(where)
-                spans.append((number, chunk, start, end))
+                spans.append((number, chunk, start, end, index))
         if not spans:
             return []
-        similarities = self._similarities(question, spans)
-        out = []
-        for (number, chunk, start, end), similarity in zip(spans, similarities, strict=True):
+        similarities = self._similarities(question, [s[:4] for s in spans])
+        asked_pairs = bigrams(content_terms(question))
+        rows: list[list[float]] = []
+        covered_sets: list[frozenset[str]] = []
+        for (number, chunk, start, end, index), similarity in zip(spans, similarities, strict=True):
             sentence = chunk.text[start - chunk.start : end - chunk.start]
-            sentence_terms = set(content_terms(sentence))
+            sentence_list = content_terms(sentence)
+            sentence_terms = set(sentence_list)
             covered = frozenset(t for t in terms if matches(t, sentence_terms))
             context = context_terms(chunk)
             around = [t for t in terms if t not in covered and matches(t, context)]
-            coverage = (
-                sum(weights[t] for t in covered) + CONTEXT_SHARE * sum(weights[t] for t in around)
-            ) / total
-            rank_prior = 0.05 / number
-            score = 0.55 * coverage + 0.45 * max(similarity, 0.0) + rank_prior
-            out.append(Candidate(number, chunk, start, end, coverage, similarity, score, covered))
+            pairs = asked_pairs & bigrams(sentence_list)
+            rows.append(
+                sentence_features(
+                    coverage=sum(weights[t] for t in covered) / total,
+                    coverage_exact=sum(weights[t] for t in covered if t in sentence_terms) / total,
+                    coverage_context=sum(weights[t] for t in around) / total,
+                    similarity=similarity,
+                    source_number=number,
+                    sentence_index=index,
+                    word_count=len(words(sentence)),
+                    bigram_overlap=len(pairs) / len(asked_pairs) if asked_pairs else 0.0,
+                    typed=answer_type is not None,
+                    term_count=len(terms),
+                )
+            )
+            covered_sets.append(covered)
+        matrix = with_gaps(rows)
+        scores = self.scorer.scores(matrix)
+        coverages = self.scorer.coverages(matrix)
+        out = [
+            Candidate(
+                number,
+                chunk,
+                start,
+                end,
+                float(coverage),
+                similarity,
+                float(score),
+                covered,
+                tuple(float(x) for x in row),
+            )
+            for (number, chunk, start, end, _), similarity, covered, row, score, coverage in zip(
+                spans, similarities, covered_sets, matrix, scores, coverages, strict=True
+            )
+        ]
         out.sort(key=lambda c: -c.score)
         return out
 
