@@ -89,11 +89,12 @@ def test_public_passes_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_console_script_exits_2_without_a_token(tmp_path: Path) -> None:
-    started = time.monotonic()
+    # That the answerer (index, model) is never built is checked in-process above; a wall-clock
+    # bound here would only measure how loaded the machine is (interpreter start-up alone took
+    # 10 s at a load average of 10). The timeout still catches a hang.
     done = subprocess.run(
-        [str(CITEBOT), "telegram"], capture_output=True, text=True, timeout=30, cwd=tmp_path
+        [str(CITEBOT), "telegram"], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
-    assert time.monotonic() - started < 5
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "Error: No Telegram bot token: set TELEGRAM_BOT_TOKEN to the token @BotFather gave you."
@@ -104,8 +105,9 @@ def test_console_script_exits_2_without_a_token(tmp_path: Path) -> None:
 
 
 async def wait_for_polling(alice: ChatUser, process: subprocess.Popen[str], log: Path) -> None:
-    """Wait until the bot process has called getUpdates (it ingests and loads MiniLM first)."""
-    deadline = time.monotonic() + 60
+    """Wait until the bot process has called getUpdates (it ingests and loads MiniLM first,
+    which can take over a minute on two loaded cores)."""
+    deadline = time.monotonic() + 240
     while await alice.bot_polls() == 0:
         if process.poll() is not None:
             pytest.fail(f"citebot telegram exited with {process.returncode}: {log.read_text()}")
@@ -150,9 +152,7 @@ async def test_citebot_telegram_answers_and_stops_on_sigint(
         assert reply.buttons and reply.buttons[0][1].startswith("quote:")
 
         process.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        returncode = process.wait(timeout=20)
-        assert time.monotonic() - started < 15
+        returncode = process.wait(timeout=60)  # raises TimeoutExpired if SIGINT did not stop it
         assert returncode == 0
     finally:
         if process.poll() is None:
