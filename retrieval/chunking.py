@@ -87,6 +87,7 @@ def iter_chunks(
             section=_section_at(document, block_ends, start),
             answers=tuple((s, e) for s, e in answers[first:last] if e <= end),
             pages=_pages_over(document.pages, page_starts, start, end),
+            furniture=document.furniture if count == 0 else (),
         )
         count += 1
         if j >= len(units):
