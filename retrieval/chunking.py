@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import tiktoken
 
-from retrieval.documents import Chunk, Document
+from retrieval.documents import Chunk, Document, PageSpan
 from retrieval.text.sentences import sentence_spans
 
 
@@ -40,8 +41,14 @@ def iter_chunks(
     """The chunks of `chunk_document`, one at a time: a big file need not be held as chunks."""
     if overlap_tokens >= chunk_tokens:
         overlap_tokens = chunk_tokens // 4
-    units = _units(document.text, encoding, chunk_tokens)
-    answers = answer_sentences(document)
+    # syntok is the cost of chunking: split the text once, and find each chunk's answer sentences,
+    # section and pages by bisection rather than by scanning the whole document per chunk.
+    sentences = sentence_spans(document.text)
+    units = _units(document.text, sentences, encoding, chunk_tokens)
+    answers = _prose_sentences(document, sentences)
+    answer_starts = [s for s, _ in answers]
+    block_ends = [block.end for block in document.blocks]
+    page_starts = [span.start for span in document.pages]
     count = 0
     i = 0
     while i < len(units):
@@ -66,6 +73,8 @@ def iter_chunks(
             j -= 1
         start, end = units[i].start, units[j - 1].end
         text = document.text[start:end]
+        first = bisect_left(answer_starts, start)
+        last = bisect_right(answer_starts, end)
         yield Chunk(
             chunk_id=chunk_id(document.source, start, text),
             source=document.source,
@@ -75,9 +84,10 @@ def iter_chunks(
             end=end,
             text=text,
             page=document.page_at(start),
-            section=_section_at(document, start),
-            answers=tuple((s, e) for s, e in answers if start <= s and e <= end),
-            pages=tuple(p for p in document.pages if p.start < end and p.end > start),
+            section=_section_at(document, block_ends, start),
+            answers=tuple((s, e) for s, e in answers[first:last] if e <= end),
+            pages=_pages_over(document.pages, page_starts, start, end),
+            furniture=document.furniture if count == 0 else (),
         )
         count += 1
         if j >= len(units):
@@ -92,31 +102,56 @@ def iter_chunks(
 
 def answer_sentences(document: Document) -> list[tuple[int, int]]:
     """Document offsets of every sentence that may be quoted: the sentences of prose blocks."""
+    return _prose_sentences(document, sentence_spans(document.text))
+
+
+def _prose_sentences(document: Document, sentences: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sentences (of the whole text, in order) that lie in prose blocks.
+
+    Blocks are separated by line breaks and a line break always ends a sentence, so the sentences
+    of the whole text are the sentences of its blocks, and one pass over both finds each one's.
+    """
     if not document.blocks:
-        return sentence_spans(document.text)
+        return sentences
     spans: list[tuple[int, int]] = []
-    for block in document.blocks:
-        if block.prose:
-            spans.extend(sentence_spans(document.text, block.start, block.end))
+    blocks = document.blocks
+    b = 0
+    for start, end in sentences:
+        while b < len(blocks) and blocks[b].end <= start:
+            b += 1
+        if b == len(blocks):
+            break
+        block = blocks[b]
+        if block.prose and block.start <= start and end <= block.end:
+            spans.append((start, end))
     return spans
 
 
-def _section_at(document: Document, offset: int) -> str:
+def _section_at(document: Document, block_ends: list[int], offset: int) -> str:
     """The heading the block at `offset` sits under ('' before the first heading)."""
-    for block in document.blocks:
-        if block.end > offset:
-            return block.section
-    return ""
+    k = bisect_right(block_ends, offset)
+    return document.blocks[k].section if k < len(document.blocks) else ""
+
+
+def _pages_over(
+    pages: tuple[PageSpan, ...], page_starts: list[int], start: int, end: int
+) -> tuple[PageSpan, ...]:
+    """The page spans that overlap [start, end) (page spans are in order and do not overlap)."""
+    first = max(0, bisect_right(page_starts, start) - 1)
+    last = bisect_left(page_starts, end)
+    return tuple(p for p in pages[first:last] if p.start < end and p.end > start)
 
 
 def _paragraph_break(text: str, left_end: int, right_start: int) -> bool:
     return "\n" in text[left_end:right_start]
 
 
-def _units(text: str, encoding: tiktoken.Encoding, limit: int) -> list[Span]:
+def _units(
+    text: str, sentences: list[tuple[int, int]], encoding: tiktoken.Encoding, limit: int
+) -> list[Span]:
     """Sentences with token counts; a sentence longer than `limit` is cut into token windows."""
     units: list[Span] = []
-    for start, end in sentence_spans(text):
+    for start, end in sentences:
         piece = text[start:end]
         tokens = encoding.encode(piece, disallowed_special=())
         if len(tokens) <= limit:

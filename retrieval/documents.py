@@ -46,6 +46,8 @@ class Document:
     pages: tuple[PageSpan, ...] = ()
     # The text's blocks in order; empty means the whole text is prose (documents built by hand).
     blocks: tuple[Block, ...] = ()
+    # Running headers and footers taken out of the flowing text, each kept once, in page order.
+    furniture: tuple[str, ...] = ()
 
     def page_at(self, offset: int) -> int | None:
         """The PDF page holding character `offset`, or None for documents without pages."""
@@ -71,6 +73,8 @@ class Chunk:
     # Document offsets of the sentences that may be quoted; None: every sentence of the text.
     answers: tuple[tuple[int, int], ...] | None = None
     pages: tuple[PageSpan, ...] = ()  # the PDF pages the chunk overlaps, in document offsets
+    # The document's running headers and footers, on its first chunk only (kept once per document).
+    furniture: tuple[str, ...] = ()
 
     def metadata(self) -> dict[str, str | int]:
         """The chunk's fields as Chroma metadata (no None values; spans as compact JSON)."""
@@ -91,6 +95,8 @@ class Chunk:
         if self.pages:
             spans = [[p.page, p.start - self.start, p.end - self.start] for p in self.pages]
             meta["pages"] = json.dumps(spans, separators=(",", ":"))
+        if self.furniture:
+            meta["furniture"] = json.dumps(list(self.furniture), ensure_ascii=False)
         return meta
 
     def answer_spans(self) -> list[tuple[int, int]]:
@@ -139,6 +145,7 @@ class Chunk:
             section=str(meta.get("section", "")),
             answers=answers,
             pages=pages,
+            furniture=tuple(json.loads(str(meta["furniture"]))) if "furniture" in meta else (),
         )
 
 

@@ -17,7 +17,8 @@ from retrieval.text.sentences import sentence_spans
 PASSAGE_SENTENCES = 2
 # Recorded in the index: an index embedded another way must be rebuilt, not searched.
 # "text-layer:2": documents read into a model with structure (blocks, answer sentences, pages).
-PASSAGE_SCHEME = f"sentence-windows:{PASSAGE_SENTENCES};text-layer:2"
+# "text-layer:3": PDF tables as rows, endnote digits dropped, running headers kept as metadata.
+PASSAGE_SCHEME = f"sentence-windows:{PASSAGE_SENTENCES};text-layer:3"
 
 
 def passage_spans(text: str) -> list[tuple[int, int]]:

@@ -309,3 +309,119 @@ def test_a_stop_after_bracketed_numbers_ends_the_sentence() -> None:
         "Storms closed the quay (for four days).",
         "Then f(x). it",
     ]
+
+
+# --- PDF tables, columns, endnotes, furniture kept ------------------------------------------
+
+
+def pdf_with_table() -> bytes:
+    """Two pages: prose on page 1; on page 2 a caption, a ruled table (fpdf2's table), a sentence."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.multi_cell(0, 6, "The tool reads its settings from a file in the project folder.")
+    writer.add_page()
+    writer.cell(0, 8, "Table 4: Server settings", new_x="LMARGIN", new_y="NEXT")
+    with writer.table() as table:
+        for cells in (
+            ("Setting", "Default", "Meaning"),
+            ("port", "5173", "Port the server listens on"),
+            ("strictPort", "false", "Exit when the port is taken"),
+        ):
+            row = table.row()
+            for cell in cells:
+                row.cell(cell)
+    writer.multi_cell(0, 6, "The settings above apply to the development server only.")
+    return bytes(writer.output())
+
+
+def test_pdf_table_rows_pair_headers_with_cells_on_their_page(tmp_path: Path) -> None:
+    document = load(tmp_path, "t.pdf", pdf_with_table())
+    rows = [text for kind, text in kinds(document) if kind == "table_row"]
+    assert rows == [
+        "Setting: port · Default: 5173 · Meaning: Port the server listens on",
+        "Setting: strictPort · Default: false · Meaning: Exit when the port is taken",
+    ]
+    # The cells are not read a second time, across, as prose.
+    assert document.text.count("Port the server listens on") == 1
+    row_blocks = [b for b in document.blocks if b.kind == "table_row"]
+    assert {b.section for b in row_blocks} == {"Table 4: Server settings"}
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    quotes = {}
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            quotes[document.text[start:end]] = chunk.page_of(start, end)
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+    assert quotes[rows[0]] == 2 and quotes[rows[1]] == 2
+    assert quotes["The tool reads its settings from a file in the project folder."] == 1
+
+
+def test_two_column_pdf_reads_each_column_down(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    left = [
+        "The northern station records the",
+        "wind speed every ten minutes and",
+        "sends the readings to the archive.",
+    ]
+    right = [
+        "The southern station measures the",
+        "rainfall once an hour and keeps",
+        "its own log on a memory card.",
+    ]
+    writer = FPDF()
+    writer.set_font("helvetica", size=10)
+    writer.add_page()
+    for x, lines in ((10, left), (110, right)):
+        for i, line in enumerate(lines):
+            writer.text(x, 30 + 6 * i, line)
+    document = load(tmp_path, "columns.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    assert " ".join(left) in sentences and " ".join(right) in sentences
+
+
+def test_endnote_digits_are_dropped_and_quotes_still_verify(tmp_path: Path) -> None:
+    lines = [
+        "Analysts expect spending of about 80 billion by 2026.1 The survey was repeated",
+        "in the spring and found the same share of users.12 Both results held.",
+    ]
+    document = load(tmp_path, "notes.pdf", pdf([lines]))
+    sentences = answers(document)
+    assert "Analysts expect spending of about 80 billion by 2026." in sentences
+    assert "The survey was repeated in the spring and found the same share of users." in sentences
+    assert "2026.1" not in document.text and "users.12" not in document.text
+    for start, end in answer_sentences(document):
+        assert (
+            document.page_at(start) == 1
+            and document.text[start:end].strip() == document.text[start:end]
+        )
+
+
+def test_running_headers_are_kept_once_as_document_metadata(tmp_path: Path) -> None:
+    pages = [
+        ["The first page opens the report with a long line of text."],
+        ["The second page says the river rose by four metres in spring."],
+        ["The third page says the bridge reopened in late autumn."],
+    ]
+    document = load(tmp_path, "r.pdf", pdf(pages, header="Field Report 2030", numbers=True))
+    assert document.furniture == ("Field Report 2030",)
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    assert chunks[0].furniture == ("Field Report 2030",)
+    assert all(not chunk.furniture for chunk in chunks[1:])
+    rebuilt = type(chunks[0]).from_metadata(
+        chunks[0].chunk_id, chunks[0].text, chunks[0].metadata()
+    )
+    assert rebuilt.furniture == ("Field Report 2030",)
+
+
+def test_paged_text_keeps_its_running_lines_once(tmp_path: Path) -> None:
+    bodies = ["forwards each message", "keeps no state", "drops stale frames", "may be chained"]
+    pages = [
+        f"RFC 9999            Relay Notes            May 2030\n\nThe relay {body}.\n\nSmith   [Page {n}]\n"
+        for n, body in enumerate(bodies, start=1)
+    ]
+    document = load(tmp_path, "rfc.txt", "\f".join(pages))
+    assert document.furniture == ("RFC 9999 Relay Notes May 2030", "Smith [Page 1]")
+    assert "[Page" not in document.text

@@ -100,6 +100,8 @@ class DocumentBuilder:
     blocks: list[Block] = field(default_factory=list)
     page_marks: list[tuple[int, int]] = field(default_factory=list)
     section: str = ""
+    # Running headers and footers the loader took out of the text, each once.
+    furniture: list[str] = field(default_factory=list)
     _length: int = 0
 
     def add(
@@ -140,6 +142,12 @@ class DocumentBuilder:
         """Append a heading; the blocks after it sit under it."""
         self.add("heading", text, page_marks=page_marks)
 
+    def keep_furniture(self, line: str) -> None:
+        """Keep a running header or footer taken out of the text, once, as document metadata."""
+        line = flow(line)
+        if line and line not in self.furniture:
+            self.furniture.append(line)
+
     def mark_page(self, page: int) -> None:
         """The next text added starts page `page`."""
         self._mark(self._length + (2 if self.parts else 0), page)
@@ -171,7 +179,9 @@ class DocumentBuilder:
             for i, (offset, page) in enumerate(self.page_marks)
         )
         title = self.title or guess_title(text, self.blocks) or fallback_title
-        return Document(source, title, text, content_hash, pages, tuple(self.blocks))
+        return Document(
+            source, title, text, content_hash, pages, tuple(self.blocks), tuple(self.furniture)
+        )
 
 
 def guess_title(text: str, blocks: list[Block]) -> str:

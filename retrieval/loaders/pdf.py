@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from retrieval.errors import UnreadableFileError
 from retrieval.loaders.assembly import (
@@ -17,11 +18,30 @@ from retrieval.loaders.assembly import (
     is_leader_line,
     join_lines,
     looks_like_heading,
+    table_row_text,
 )
 
 _BULLET = re.compile(r"^(?:[-•◦▪‣*]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
+# An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
+# "… in the field.12 Next …", "… billion by 2026.1 The …". Digits right after a sentence's stop
+# that follows a lower-case word (or one digit after a year: "2024.10" may be a version), before a
+# new sentence or the line's end.
+_ENDNOTE_MARK = re.compile(
+    r"(?:(?<=[a-z]{4}[.!?,;:\"\u201d)])\d{1,3}(?:,\d{1,3})*|(?<=\b(?:1[89]|20)\d\d[.!?])\d)"
+    r"(?=\s+[A-Z\u201c\"(\[]|$)"
+)
+# Drawing operators (rectangles, line segments) in a page's content stream: a page with fewer
+# cannot hold a ruled table, and pdfplumber (much slower than pypdf) is not opened for it.
+_DRAWING = re.compile(rb"(?<![A-Za-z])(?:re|l)(?![A-Za-z])")
+_MIN_DRAWING = 8
+# A table pdfplumber finds is read as rows when it has this many rows and columns, and no more
+# columns (a grid of boxes in a diagram has more), and most of its cells hold text.
+_MIN_ROWS, _MIN_COLUMNS, _MAX_COLUMNS = 2, 2, 12
+_MIN_FILLED = 0.5
+# A short line like "Table 3: Settings" just above a table is its caption: the rows sit under it.
+_CAPTION = re.compile(r"^(?:Table|TABLE)\s+[\dA-Z][\w.-]*\b")
 # A line shorter than this share of the usual line length ends its paragraph when it ends a sentence.
 _SHORT_LINE = 0.75
 
@@ -37,10 +57,18 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             if reader.is_encrypted:
                 raise UnreadableFileError("the PDF is encrypted; save an unencrypted copy")
             pages = [
-                [flow(line) for line in (page.extract_text() or "").split("\n")]
+                [
+                    _without_endnote_marks(flow(line))
+                    for line in (page.extract_text() or "").split("\n")
+                ]
                 for page in reader.pages
             ]
             metadata_title = (reader.metadata.title if reader.metadata else None) or ""
+            ruled = [
+                number
+                for number, page in enumerate(reader.pages, start=1)
+                if _drawing_count(page) >= _MIN_DRAWING
+            ]
         except UnreadableFileError:
             raise
         except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError) as error:
@@ -48,12 +76,117 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             raise UnreadableFileError(f"it is not a readable PDF ({error}{said})") from error
     if not any(line for page in pages for line in page):
         raise UnreadableFileError("the PDF has no extractable text (scanned images need OCR first)")
-    _add_lines(_without_furniture(pages), builder)
+    kept = _without_furniture(pages, builder)
+    tables = _find_tables(data, ruled)
+    _add_lines([_with_tables(lines, tables.get(n, [])) for n, lines in enumerate(kept, 1)], builder)
     builder.title = str(metadata_title).strip()
     # Without metadata, a heading that opens the file is its title; a first line cut off is not.
     opening = [b for b in builder.blocks[:5] if b.kind == "heading"]
     if not builder.title and opening:
         builder.title = builder.text[opening[0].start : opening[0].end]
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A table pdfplumber found on a page: its header row and its data rows."""
+
+    headers: list[str]
+    rows: list[list[str]]
+
+    def words(self) -> Counter[str]:
+        """The words of every cell, counted."""
+        return Counter(
+            w for row in [self.headers, *self.rows] for cell in row for w in cell.split()
+        )
+
+
+def _drawing_count(page: object) -> int:
+    """How many rectangles and line segments a pypdf page's content stream draws."""
+    try:
+        contents = page.get_contents()  # type: ignore[attr-defined]
+        return len(_DRAWING.findall(contents.get_data())) if contents is not None else 0
+    except Exception:  # a stream pypdf cannot decode holds no table we can read
+        return 0
+
+
+def _find_tables(data: bytes, numbers: list[int]) -> dict[int, list[_Table]]:
+    """The ruled tables on the given pages (1-based), by pdfplumber's table finder.
+
+    Only pages that draw lines are opened: pdfplumber reads a page many times slower than pypdf.
+    pypdf keeps the page's text; the tables replace the lines that hold their cells.
+    """
+    if not numbers:
+        return {}
+    import pdfplumber
+
+    found: dict[int, list[_Table]] = {}
+    try:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            for number in numbers:
+                page = pdf.pages[number - 1]
+                for table in page.find_tables():
+                    rows = [row for raw in table.extract() for row in _split_stacked(raw)]
+                    if _is_data_table(rows):
+                        found.setdefault(number, []).append(_Table(rows[0], rows[1:]))
+                page.close()
+    except Exception:  # pdfplumber failing where pypdf read: keep pypdf's text
+        return found
+    return found
+
+
+def _split_stacked(raw: list[str | None]) -> list[list[str]]:
+    """One row of pdfplumber's grid as rows of text.
+
+    A table ruled only between columns comes out as one grid row whose cells hold several lines
+    each; when every filled cell holds the same number of lines, line k of each is row k.
+    """
+    cells = [(cell or "").split("\n") for cell in raw]
+    filled = {len(lines) for lines, cell in zip(cells, raw, strict=True) if cell}
+    if len(filled) == 1 and (count := filled.pop()) > 1 and sum(bool(c) for c in raw) >= 2:
+        return [
+            [flow(lines[k]) if len(lines) == count else "" for lines in cells] for k in range(count)
+        ]
+    return [[flow(cell or "") for cell in raw]]
+
+
+def _is_data_table(rows: list[list[str]]) -> bool:
+    """Whether pdfplumber's grid reads as a table of data rather than boxes around a figure."""
+    if len(rows) < _MIN_ROWS or not _MIN_COLUMNS <= max(len(r) for r in rows) <= _MAX_COLUMNS:
+        return False
+    cells = [cell for row in rows for cell in row]
+    return sum(bool(cell) for cell in cells) >= _MIN_FILLED * len(cells) and bool(any(rows[0]))
+
+
+def _with_tables(
+    lines: list[tuple[str, int]], tables: list[_Table]
+) -> list[tuple[str | _Table, int]]:
+    """A page's lines with each table's lines replaced by the table, where its first line was.
+
+    pypdf reads a table across, cell after cell; a line whose words all belong to a table's cells
+    is that table's, and the table takes the place of the first of them.
+    """
+    out: list[tuple[str | _Table, int]] = list(lines)
+    for table in tables:
+        words = table.words()
+        placed = False
+        kept: list[tuple[str | _Table, int]] = []
+        for text, page in out:
+            if isinstance(text, str) and _all_in(text.split(), words):
+                words.subtract(text.split())
+                if not placed:
+                    kept.append((table, page))
+                    placed = True
+                continue
+            kept.append((text, page))
+        if not placed:  # no line matched (text drawn apart from the grid): the rows go at the end
+            kept.append((table, lines[-1][1] if lines else 0))
+        out = kept
+    return out
+
+
+def _all_in(words: list[str], available: Counter[str]) -> bool:
+    need = Counter(words)
+    return bool(words) and all(available[w] >= n for w, n in need.items())
 
 
 @contextmanager
@@ -77,13 +210,22 @@ def _pypdf_warnings() -> Iterator[list[str]]:
         logger.propagate = propagate
 
 
+def _without_endnote_marks(line: str) -> str:
+    """The line without endnote numbers glued to its words; the stored text is the text without
+    them, so a quote that ends at the stop is still exactly the stored text."""
+    return _ENDNOTE_MARK.sub("", line)
+
+
 def _shape(line: str) -> str:
     """A line without its numbers: "Guide 3.1  page 7" and "page 8  Guide 3.1" are one line."""
     return " ".join(re.sub(r"\d+", " ", line.lower()).split())
 
 
-def _without_furniture(pages: list[list[str]]) -> list[list[tuple[str, int]]]:
-    """Each page's lines with running headers, footers and page numbers removed."""
+def _without_furniture(
+    pages: list[list[str]], builder: DocumentBuilder
+) -> list[list[tuple[str, int]]]:
+    """Each page's lines with running headers, footers and page numbers removed; each running
+    line is kept once as the document's metadata (bare page numbers are not)."""
     counts: Counter[str] = Counter()
     for lines in pages:
         lines = [line for line in lines if line]
@@ -93,22 +235,27 @@ def _without_furniture(pages: list[list[str]]) -> list[list[tuple[str, int]]]:
     needed = max(2, (len(pages) + 2) // 3)
     running = {shape for shape, count in counts.items() if count >= needed and shape}
     out = []
+    seen: set[str] = set()
     for number, lines in enumerate(pages, start=1):
         kept = [line for line in lines if line]
         edges = set(range(2)) | {len(kept) - 1, len(kept) - 2}
-        out.append(
-            [
-                (line, number)
-                for i, line in enumerate(kept)
-                if not (i in edges and (_shape(line) in running or _PAGE_NUMBER.match(line)))
-            ]
-        )
+        page: list[tuple[str, int]] = []
+        for i, line in enumerate(kept):
+            if i in edges and _PAGE_NUMBER.match(line):
+                continue
+            if i in edges and _shape(line) in running:
+                if _shape(line) not in seen:
+                    seen.add(_shape(line))
+                    builder.keep_furniture(line)
+                continue
+            page.append((line, number))
+        out.append(page)
     return out
 
 
-def _add_lines(pages: list[list[tuple[str, int]]], builder: DocumentBuilder) -> None:
+def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBuilder) -> None:
     lines = [line for page in pages for line in page]
-    lengths = sorted(len(text) for text, _ in lines)
+    lengths = sorted(len(text) for text, _ in lines if isinstance(text, str))
     width = lengths[int(len(lengths) * 0.9)] if lengths else 0
     current: list[tuple[str, int]] = []
     kind = "paragraph"
@@ -122,6 +269,18 @@ def _add_lines(pages: list[list[tuple[str, int]]], builder: DocumentBuilder) -> 
 
     previous = ""
     for text, page in lines:
+        if isinstance(text, _Table):
+            caption = current.pop() if current and _CAPTION.match(current[-1][0]) else None
+            emit()
+            section = builder.section
+            if caption:  # the rows sit under their caption; the text after it does not
+                builder.heading(caption[0], page_marks=[(0, caption[1])])
+            for row in text.rows:
+                row_text = table_row_text(text.headers, row)
+                builder.add("table_row", row_text, page_marks=[(0, page)], tight=True)
+            builder.section = section
+            previous = ""
+            continue
         ends_sentence = previous.endswith(_SENTENCE_END)
         short = len(previous) < _SHORT_LINE * width
         # Lines inside a paragraph run to the margin; a short one ends its paragraph unless the

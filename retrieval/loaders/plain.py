@@ -29,12 +29,17 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     lines: list[tuple[str, int]] = []
     furniture = _running_lines(pages) if len(pages) >= 3 else set()
     # Form feeds split a paginated file (an RFC, printer output) into pages; 0 means "no pages".
+    seen: set[str] = set()
     for number, page_text in enumerate(pages, start=1 if len(pages) > 1 else 0):
-        kept = [
-            line.rstrip()
-            for line in page_text.split("\n")
-            if not (furniture and _shape(line) in furniture)
-        ]
+        kept = []
+        for line in page_text.split("\n"):
+            shape = _shape(line) if furniture else ""
+            if shape in furniture:
+                if shape not in seen:  # kept once, as the document's metadata
+                    seen.add(shape)
+                    builder.keep_furniture(line)
+                continue
+            kept.append(line.rstrip())
         while kept and not kept[0].strip():
             kept.pop(0)
         while kept and not kept[-1].strip():

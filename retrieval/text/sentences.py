@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # A period after these does not end a sentence ("Adm. Smith", "the U.S. commitment").
@@ -30,25 +31,48 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     On the format benchmark's validation split it answered one question more of 90 than the
     regular expression above, at the same abstention (benchmarks/README.md).
     """
-    from syntok import segmenter
-
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     for line_start, line_end in _lines(text, start, end):
-        piece = text[line_start:line_end]
-        for paragraph in segmenter.analyze(piece):
-            for sentence in paragraph:
-                tokens = list(sentence)
-                if tokens:
-                    first, last = tokens[0], tokens[-1]
-                    spans.extend(
-                        _split_after_brackets(
-                            text,
-                            line_start + first.offset,
-                            line_start + last.offset + len(last.value),
-                        )
-                    )
+        spans.extend(
+            (line_start + s, line_start + e) for s, e in _line_spans(text[line_start:line_end])
+        )
     return spans
+
+
+# Lines up to this long are cached (at most 4,096 of them: a few MB), longer ones split each time.
+_CACHED_LINE_CHARS = 2048
+
+
+def _line_spans(line: str) -> tuple[tuple[int, int], ...]:
+    """The sentence spans of one trimmed line, relative to it.
+
+    Cached: syntok is the cost of chunking, and the same lines are split again for a chunk's
+    passages and its answer sentences, and repeat within a file (table rows, notices).
+    """
+    if len(line) <= _CACHED_LINE_CHARS:
+        return _cached_line_spans(line)
+    return _syntok_spans(line)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_line_spans(line: str) -> tuple[tuple[int, int], ...]:
+    return _syntok_spans(line)
+
+
+def _syntok_spans(line: str) -> tuple[tuple[int, int], ...]:
+    from syntok import segmenter
+
+    spans: list[tuple[int, int]] = []
+    for paragraph in segmenter.analyze(line):
+        for sentence in paragraph:
+            tokens = list(sentence)
+            if tokens:
+                first, last = tokens[0], tokens[-1]
+                spans.extend(
+                    _split_after_brackets(line, first.offset, last.offset + len(last.value))
+                )
+    return tuple(spans)
 
 
 def _split_after_brackets(text: str, start: int, end: int) -> list[tuple[int, int]]:
