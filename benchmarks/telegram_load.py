@@ -33,6 +33,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 from telegram_emulator import (  # noqa: E402
@@ -44,6 +45,7 @@ from telegram_emulator import (  # noqa: E402
     telegram_settings,
 )
 
+from benchmarks.stats import percentile  # noqa: E402
 from bot.answering.conversation import Conversation  # noqa: E402
 from bot.answering.prompts import REFUSAL  # noqa: E402
 from bot.doors.telegram.app import (  # noqa: E402
@@ -58,17 +60,6 @@ from bot.wiring import build_answerer  # noqa: E402
 
 SEED_QUESTIONS = REPO / "tests" / "data" / "seed_questions.jsonl"
 FIRST_USER = 10_000
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolated."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def questions_for(users: int, per_user: int) -> list[list[str]]:
