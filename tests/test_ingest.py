@@ -410,3 +410,38 @@ def test_small_ingest_groups_store_what_one_group_stores(corpus: Path) -> None:
     same(first, second)
     assert second.updated == ["extra_1.txt"] and second.removed == ["extra_2.txt"]
     assert 0 < sum(written) == second.chunks_embedded < 5
+
+
+def test_freed_memory_is_handed_back_after_each_stored_group(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C heap is trimmed once per group written, so an ingest's memory stays its index's."""
+    events: list[str] = []
+    monkeypatch.setattr("retrieval.ingest.release_freed_memory", lambda: events.append("trim"))
+    index = CorpusIndex.open(
+        PathSettings(),
+        RetrievalSettings(ingest_group_chunks=2, chunk_tokens=60, chunk_overlap=10),
+        WordOverlapEmbeddings(),
+    )
+    add = index.store.add
+
+    def recording_add(
+        chunks: Sequence[Chunk], passages: Sequence[Sequence[Sequence[float]]]
+    ) -> None:
+        events.append("add")
+        add(chunks, passages)
+
+    index.store.add = recording_add  # type: ignore[method-assign]
+    index.ingest(corpus)
+    assert events.count("add") > 1
+    assert events == ["add", "trim"] * events.count("add")
+
+
+def test_the_real_malloc_trim_is_found_and_called_without_error() -> None:
+    import platform
+
+    from retrieval.ingest import _malloc_trim, release_freed_memory
+
+    if platform.libc_ver()[0] == "glibc":
+        assert _malloc_trim() is not None
+    release_freed_memory()
