@@ -228,6 +228,26 @@ async def slow_through_telegram(
     return times, fallbacks, missing, help_times, wall, timings
 
 
+class StageRecorder:
+    """The answer service, keeping the stage timings of answers that took long to make."""
+
+    def __init__(self, answerer: Any, slow_s: float) -> None:
+        self.answerer = answerer
+        self.slow_s = slow_s
+        self.slow: list[dict[str, float]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.answerer, name)
+
+    def answer(self, question: str, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        answer = self.answerer.answer(question, **kwargs)
+        took = time.monotonic() - started
+        if took > self.slow_s:
+            self.slow.append({"total": took * 1000, **answer.timings_ms})
+        return answer
+
+
 def breakdown(timings: list[AnswerTiming], deadline_s: float) -> list[str]:
     """Lines saying where the time of the answers went, as the Telegram door measured it."""
     waits = [t.waited for t in timings]
@@ -264,7 +284,7 @@ def slow_llm_main(args: argparse.Namespace) -> None:
     try:
         settings = load_settings()
         print("Opening the index and loading the model…", file=sys.stderr)
-        answerer = build_answerer(settings)
+        answerer = StageRecorder(build_answerer(settings), settings.llm.deadline_s)
         plan = questions_for(args.users, args.questions)
         # Follow-ups cost a second (condense) request: queue enough for both.
         kinds = slow_script(server, 3 * args.users * args.questions)
@@ -293,6 +313,8 @@ def slow_llm_main(args: argparse.Namespace) -> None:
         f"past the deadline as the user saw it: {sum(t > args.deadline for t in times)}"
     )
     print("\n".join(breakdown(timings, args.deadline)))
+    for stages in answerer.slow:
+        print("answer made late, ms by stage:", {k: round(v) for k, v in stages.items()})
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
