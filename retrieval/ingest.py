@@ -99,8 +99,8 @@ def release_freed_memory() -> None:
     Chroma's writes (and onnxruntime's, and Python's large buffers) free their working memory in
     glibc heaps that keep it: measured on 12,000 passage vectors upserted in batches of 3,000,
     the process grew by 108 MB, against 48 MB trimmed after each batch and 31 MB for a process
-    that only opens and queries the same index. Trimming after each stored group keeps what an
-    ingest holds to the index itself, whatever the file's size.
+    that only opens and queries the same index. Trimmed after each stored group, a whole ingest
+    keeps less of it (benchmarks/README.md, "Memory while ingesting one big file").
     """
     trim = _malloc_trim()
     if trim is not None:
