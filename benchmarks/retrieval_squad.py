@@ -35,7 +35,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from retrieval.embeddings import NamedEmbeddings  # noqa: E402  (after the sys.path line)
+from benchmarks.stats import percentile  # noqa: E402  (after the sys.path line)
+from retrieval.embeddings import NamedEmbeddings  # noqa: E402
 
 DEFAULT_SQUAD = REPO.parent / "shared" / "benchmarks" / "squad-v2-dev-a.json"
 OUT = REPO / "benchmarks" / "out" / "retrieval_squad.json"
@@ -123,15 +124,6 @@ def first_hit_ranks(
 def recall(ranks: Sequence[int | None], k: int) -> float:
     """Share of questions whose first hit is within the top k."""
     return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -40,6 +40,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from benchmarks.stats import percentile  # noqa: E402  (after the sys.path line)
+
 DATA = REPO / "benchmarks" / "data" / "squad_paragraphs.json"
 OUT = REPO / "benchmarks" / "out" / "scale.json"
 PLOT = REPO / "benchmarks" / "scale.png"
@@ -115,15 +117,6 @@ def current_rss_mb() -> float:
 def disk_mb(folder: Path) -> float:
     """Bytes under `folder`, in MB."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1_000_000
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def change_files(corpus: Path, share: float, seed: int = 3) -> int:

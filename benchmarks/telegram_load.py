@@ -33,6 +33,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 from telegram_emulator import (  # noqa: E402
@@ -44,31 +45,21 @@ from telegram_emulator import (  # noqa: E402
     telegram_settings,
 )
 
+from benchmarks.stats import percentile  # noqa: E402
 from bot.answering.conversation import Conversation  # noqa: E402
 from bot.answering.prompts import REFUSAL  # noqa: E402
 from bot.doors.telegram.app import (  # noqa: E402
     ANSWER_SLOTS,
     ANSWER_THREADS,
     build_application,
-    llm_deadline,
 )
 from bot.doors.telegram.format import format_answer  # noqa: E402
+from bot.doors.telegram.state import STATE_KEY, AnswerTiming  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.wiring import build_answerer  # noqa: E402
 
 SEED_QUESTIONS = REPO / "tests" / "data" / "seed_questions.jsonl"
 FIRST_USER = 10_000
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), interpolated."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def questions_for(users: int, per_user: int) -> list[list[str]]:
@@ -212,8 +203,9 @@ async def help_prober(user: ChatUser, stop: asyncio.Event) -> list[float]:
 
 async def slow_through_telegram(
     emulator: Emulator, answerer: Any, plan: list[list[str]], timeout: float
-) -> tuple[list[float], int, int, list[float], float]:
-    """Users and a /help prober at once: (times, fallbacks, unanswered, help times, wall)."""
+) -> tuple[list[float], int, int, list[float], float, list[AnswerTiming]]:
+    """Users and a /help prober at once: (times, fallbacks, unanswered, help times, wall, the
+    door's own timings)."""
     token = new_token()
     user_ids = [FIRST_USER + u for u in range(len(plan) + 1)]
     settings = telegram_settings(emulator, token, allowed_users=user_ids, questions_per_minute=1000)
@@ -231,51 +223,50 @@ async def slow_through_telegram(
         stop.set()
         help_times = await prober
     times = [t for result in results for t in result[0]]
-    return times, sum(r[1] for r in results), sum(r[2] for r in results), help_times, wall
+    timings = list(application.bot_data[STATE_KEY].times.recent)
+    fallbacks, missing = sum(r[1] for r in results), sum(r[2] for r in results)
+    return times, fallbacks, missing, help_times, wall, timings
 
 
-class TimedAnswerer:
-    """The answer service, noting for each answer where its time went against its deadline."""
+class StageRecorder:
+    """The answer service, keeping the stage timings of answers that took long to make."""
 
-    def __init__(self, answerer: Any, deadline_s: float) -> None:
+    def __init__(self, answerer: Any, slow_s: float) -> None:
         self.answerer = answerer
-        self.deadline_s = deadline_s
-        # (seconds waiting for a slot, seconds from arrival to the answer made, fallback?)
-        self.calls: list[tuple[float, float, bool]] = []
-        self.late_stages: list[dict[str, float]] = []  # the stage timings of answers made late
+        self.slow_s = slow_s
+        self.slow: list[dict[str, float]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.answerer, name)
 
     def answer(self, question: str, **kwargs: Any) -> Any:
-        called = time.monotonic()
+        started = time.monotonic()
         answer = self.answerer.answer(question, **kwargs)
-        made = time.monotonic()
-        deadline = kwargs.get("deadline")
-        arrived = called if deadline is None else arrived_for(deadline, self.deadline_s)
-        self.calls.append((called - arrived, made - arrived, answer.notice is not None))
-        if made - arrived > self.deadline_s:
-            self.late_stages.append(dict(answer.timings_ms))
+        took = time.monotonic() - started
+        if took > self.slow_s:
+            self.slow.append({"total": took * 1000, **answer.timings_ms})
         return answer
 
 
-def arrived_for(llm_deadline_at: float, deadline_s: float) -> float:
-    """The arrival time the Telegram door computed `llm_deadline_at` from."""
-    return llm_deadline_at - (llm_deadline(0.0, deadline_s))
-
-
-def breakdown(calls: list[tuple[float, float, bool]], deadline_s: float) -> list[str]:
-    """Lines saying where the time of the answers went."""
-    waits = [c[0] for c in calls]
-    made = [c[1] for c in calls]
-    fallback = [c[1] for c in calls if c[2]]
-    late = sum(t > deadline_s for t in made)
+def breakdown(timings: list[AnswerTiming], deadline_s: float) -> list[str]:
+    """Lines saying where the time of the answers went, as the Telegram door measured it."""
+    waits = [t.waited for t in timings]
+    made = [t.made for t in timings]
+    sent = [t.sent for t in timings]
+    fallback = [t.made for t in timings if t.fallback]
+    finish = [t.finish for t in timings if t.finish > 0]
+    stops = [t.llm_stop for t in timings]
     return [
         f"wait for an answer slot: p95 {percentile(waits, 95):.2f} s, max {max(waits):.2f} s",
-        f"arrival to answer made (all): p95 {percentile(made, 95):.2f} s, max {max(made):.2f} s; "
-        f"past the {deadline_s:g} s deadline: {late}",
+        f"arrival to answer made (all): p95 {percentile(made, 95):.2f} s, max {max(made):.2f} s",
         f"arrival to answer made (fallbacks, n={len(fallback)}): "
         + (f"p50 {percentile(fallback, 50):.2f} s, max {max(fallback):.2f} s" if fallback else "-"),
+        f"arrival to last message sent: p95 {percentile(sent, 95):.2f} s, max {max(sent):.2f} s; "
+        f"past the {deadline_s:g} s deadline: {sum(t > deadline_s for t in sent)}",
+        f"LLM stop after arrival: min {min(stops):.2f} s, max {max(stops):.2f} s "
+        f"(the reserve grows with the slowest recent finish)",
+        f"LLM stop to reply sent, when after the stop (n={len(finish)}): "
+        + (f"p50 {percentile(finish, 50):.2f} s, max {max(finish):.2f} s" if finish else "-"),
     ]
 
 
@@ -293,13 +284,13 @@ def slow_llm_main(args: argparse.Namespace) -> None:
     try:
         settings = load_settings()
         print("Opening the index and loading the model…", file=sys.stderr)
-        answerer = TimedAnswerer(build_answerer(settings), settings.llm.deadline_s)
+        answerer = StageRecorder(build_answerer(settings), settings.llm.deadline_s)
         plan = questions_for(args.users, args.questions)
         # Follow-ups cost a second (condense) request: queue enough for both.
         kinds = slow_script(server, 3 * args.users * args.questions)
         emulator = Emulator().start()
         try:
-            times, fallbacks, missing, help_times, wall = asyncio.run(
+            times, fallbacks, missing, help_times, wall, timings = asyncio.run(
                 slow_through_telegram(emulator, answerer, plan, args.timeout)
             )
         finally:
@@ -321,9 +312,10 @@ def slow_llm_main(args: argparse.Namespace) -> None:
         f"unanswered within {args.timeout:g} s: {missing}; max answer {max(times):.1f} s; "
         f"past the deadline as the user saw it: {sum(t > args.deadline for t in times)}"
     )
-    print("\n".join(breakdown(answerer.calls, args.deadline)))
-    for stages in answerer.late_stages:
-        print("late answer, ms by stage:", {k: round(v) for k, v in stages.items()})
+    print("\n".join(breakdown(timings, args.deadline)))
+    for stages in answerer.slow:
+        print("answer made late, ms by stage:", {k: round(v) for k, v in stages.items()})
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
 
 
 def row(name: str, times: list[float], wall: float | None = None) -> str:

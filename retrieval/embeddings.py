@@ -228,7 +228,12 @@ class OnnxMiniLMEmbeddings(NamedEmbeddings):
         import numpy as np
 
         session, tokenizer = self._load(kind)
-        encoded = tokenizer.encode_batch(texts)
+        # The tokenizer is shared, so one thread tokenizes at a time (a few ms); the session runs
+        # outside the lock, as onnxruntime allows. Under the lock it made answers queue: with the
+        # Telegram door's concurrent answers on a loaded machine, a fallback that needed a few
+        # sentences embedded waited behind every other answer's, up to 47 s past its deadline.
+        with self._encode_lock:
+            encoded = tokenizer.encode_batch(texts)
         if len(texts) > 1 and len(encoded) * len(encoded[0].ids) > ONNX_TOKENS_PER_RUN:
             # Activations (and onnxruntime's arena, which keeps them) grow with rows x tokens:
             # a batch of long texts runs in halves, so peak memory stays bounded.
@@ -249,11 +254,9 @@ class OnnxMiniLMEmbeddings(NamedEmbeddings):
 
     def _embed(self, texts: list[str], kind: str) -> list[list[float]]:
         out: list[list[float]] = []
-        # One encode at a time: the tokenizer is not safe to share between threads.
-        with self._encode_lock:
-            for start in range(0, len(texts), self.batch_size):
-                batch = texts[start : start + self.batch_size]
-                out.extend(row.tolist() for row in self._encode(batch, kind))
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            out.extend(row.tolist() for row in self._encode(batch, kind))
         return out
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

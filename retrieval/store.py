@@ -30,6 +30,9 @@ _PASSAGE_EF_SEARCH = 400
 # cache on it), and the start time of an ingest that has not finished (cleared when it does).
 INDEX_VERSION = "index_version"
 INGEST_STARTED = "ingest_started"
+# Chunk metadata key: what built the chunk's file (its bytes, the settings and the code that read
+# and chunked it), so a re-ingest can skip a file whose key has not changed.
+FILE_KEY = "file_key"
 
 
 def make_chroma_client(settings: RetrievalSettings, data_dir: Path) -> Any:
@@ -212,6 +215,27 @@ class ChunkStore:
         return out
 
     @_unavailable
+    def stored_files(self) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """Every stored chunk id with its source, and each source's file keys (in one read)."""
+        sources: dict[str, str] = {}
+        keys: dict[str, set[str]] = {}
+        for ids, metadatas, _ in self._pages(include=["metadatas"]):
+            for chunk_id, meta in zip(ids, metadatas, strict=True):
+                source = str((meta or {}).get("source", ""))
+                sources[chunk_id] = source
+                keys.setdefault(source, set()).add(str((meta or {}).get(FILE_KEY, "")))
+        return sources, keys
+
+    @_unavailable
+    def set_file_key(self, ids: Sequence[str], key: str) -> None:
+        """Record `key` on chunks stored before it was known (their other metadata kept)."""
+        for start in range(0, len(ids), _PAGE):
+            page = self.collection.get(ids=list(ids[start : start + _PAGE]), include=["metadatas"])
+            metadatas = [{**(meta or {}), FILE_KEY: key} for meta in page["metadatas"]]
+            if metadatas:
+                self.collection.update(ids=list(page["ids"]), metadatas=metadatas)
+
+    @_unavailable
     def all_chunks(self) -> list[Chunk]:
         """Every stored chunk, rebuilt from documents and metadata."""
         chunks: list[Chunk] = []
@@ -233,12 +257,19 @@ class ChunkStore:
             yield ids, metadatas, documents
             offset += len(ids)
 
-    def add(self, chunks: Sequence[Chunk], passages: Sequence[Sequence[Sequence[float]]]) -> None:
+    def add(
+        self,
+        chunks: Sequence[Chunk],
+        passages: Sequence[Sequence[Sequence[float]]],
+        file_keys: dict[str, str] | None = None,
+    ) -> None:
         """Store chunks with the vectors of their passages (one list per chunk, in passage order).
 
         Upserts, so a repeated id never fails a batch. The chunk record carries the normalised
         mean of its passage vectors: Chroma needs a vector per record, and this one costs nothing.
+        `file_keys` gives each source's file key, stored on its chunks.
         """
+        keys = file_keys or {}
         if not chunks:
             return
         self.passages.upsert(
@@ -257,7 +288,10 @@ class ChunkStore:
         self.collection.upsert(
             ids=[c.chunk_id for c in chunks],
             documents=[c.text for c in chunks],
-            metadatas=[c.metadata() for c in chunks],
+            metadatas=[
+                {**c.metadata(), FILE_KEY: keys[c.source]} if c.source in keys else c.metadata()
+                for c in chunks
+            ],
             embeddings=[_centroid(vs) for vs in passages],
         )
 

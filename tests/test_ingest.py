@@ -10,7 +10,7 @@ import pytest
 from fakes import WordOverlapEmbeddings, write_bad_files
 
 from retrieval.config import PathSettings, RetrievalSettings
-from retrieval.documents import Chunk
+from retrieval.documents import Chunk, Document
 from retrieval.errors import CitebotError, EmptyIndexError, IndexMismatchError
 from retrieval.index import CorpusIndex
 from retrieval.ingest import IngestReport, Progress, chunk_corpus
@@ -372,10 +372,12 @@ def test_small_ingest_groups_store_what_one_group_stores(corpus: Path) -> None:
     add = streamed.store.add
 
     def recording_add(
-        chunks: Sequence[Chunk], passages: Sequence[Sequence[Sequence[float]]]
+        chunks: Sequence[Chunk],
+        passages: Sequence[Sequence[Sequence[float]]],
+        file_keys: dict[str, str] | None = None,
     ) -> None:
         written.append(len(chunks))
-        add(chunks, passages)
+        add(chunks, passages, file_keys)
 
     streamed.store.add = recording_add  # type: ignore[method-assign]
 
@@ -410,3 +412,122 @@ def test_small_ingest_groups_store_what_one_group_stores(corpus: Path) -> None:
     same(first, second)
     assert second.updated == ["extra_1.txt"] and second.removed == ["extra_2.txt"]
     assert 0 < sum(written) == second.chunks_embedded < 5
+
+
+def test_freed_memory_is_handed_back_after_each_stored_group(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C heap is trimmed once per group written, so an ingest's memory stays its index's."""
+    events: list[str] = []
+    monkeypatch.setattr("retrieval.ingest.release_freed_memory", lambda: events.append("trim"))
+    index = CorpusIndex.open(
+        PathSettings(),
+        RetrievalSettings(ingest_group_chunks=2, chunk_tokens=60, chunk_overlap=10),
+        WordOverlapEmbeddings(),
+    )
+    add = index.store.add
+
+    def recording_add(
+        chunks: Sequence[Chunk],
+        passages: Sequence[Sequence[Sequence[float]]],
+        file_keys: dict[str, str] | None = None,
+    ) -> None:
+        events.append("add")
+        add(chunks, passages, file_keys)
+
+    index.store.add = recording_add  # type: ignore[method-assign]
+    index.ingest(corpus)
+    assert events.count("add") > 1
+    assert events == ["add", "trim"] * events.count("add")
+
+
+def test_the_real_malloc_trim_is_found_and_called_without_error() -> None:
+    import platform
+
+    from retrieval.ingest import _malloc_trim, release_freed_memory
+
+    if platform.libc_ver()[0] == "glibc":
+        assert _malloc_trim() is not None
+    release_freed_memory()
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every file the loaders are asked to read during ingest."""
+    import retrieval.ingest as ingest_module
+
+    loaded: list[str] = []
+    load = ingest_module.load_document
+
+    def counting_load(path: Path, source: str) -> Document:
+        loaded.append(source)
+        return load(path, source)
+
+    monkeypatch.setattr(ingest_module, "load_document", counting_load)
+    return loaded
+
+
+def test_an_unchanged_reingest_reads_no_file_again(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embeddings = WordOverlapEmbeddings()
+    index = open_index(embeddings)
+    loaded = _count_loads(monkeypatch)
+    first = index.ingest(corpus)
+    assert sorted(loaded) == sorted(first.added) and loaded
+    loaded.clear()
+
+    again = index.ingest(corpus)
+    assert loaded == []
+    assert again.unchanged == first.added and not again.changed
+    assert again.chunks_embedded == 0 and again.chunks_total == first.chunks_total
+    assert ids_by_source(index) == expected_ids(corpus)
+
+
+def test_a_changed_file_is_read_and_reingested_the_others_are_not(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embeddings = WordOverlapEmbeddings()
+    index = open_index(embeddings)
+    first = index.ingest(corpus)
+    loaded = _count_loads(monkeypatch)
+    edited = corpus / SEED_FILES[0]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n\nA new closing line.\n", "utf-8")
+
+    report = index.ingest(corpus)
+    assert loaded == [SEED_FILES[0]]
+    assert report.updated == [SEED_FILES[0]] and report.chunks_embedded > 0
+    assert sorted(report.unchanged) == sorted(s for s in first.added if s != SEED_FILES[0])
+    assert ids_by_source(index) == expected_ids(corpus)
+    loaded.clear()
+    assert not index.ingest(corpus).changed and loaded == []
+
+
+def test_chunks_stored_without_a_file_key_learn_it_and_are_skipped_next_time(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index from before file keys: one ingest reads every file (embedding nothing), then none."""
+    import retrieval.store as store_module
+
+    embeddings = WordOverlapEmbeddings()
+    index = open_index(embeddings)
+    with monkeypatch.context() as old_store:
+        old_store.setattr(store_module, "FILE_KEY", "unused_key")
+        first = index.ingest(corpus)
+    loaded = _count_loads(monkeypatch)
+    upgraded = index.ingest(corpus)
+    assert sorted(loaded) == sorted(first.added) and upgraded.chunks_embedded == 0
+    loaded.clear()
+    index.ingest(corpus)
+    assert loaded == []
+
+
+def test_other_chunking_settings_read_every_file_again(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_index(WordOverlapEmbeddings()).ingest(corpus)
+    loaded = _count_loads(monkeypatch)
+    report = open_index(WordOverlapEmbeddings(), chunk_tokens=80, chunk_overlap=10).ingest(corpus)
+    assert sorted(loaded) == sorted(report.added + report.updated + report.unchanged)
+    assert ids_by_source(open_index(WordOverlapEmbeddings())) == expected_ids(
+        corpus, chunk_tokens=80, chunk_overlap=10
+    )

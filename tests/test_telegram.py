@@ -27,7 +27,13 @@ from bot.doors.telegram.format import (
     telegram_length,
     to_plain,
 )
-from bot.doors.telegram.state import Quota
+from bot.doors.telegram.state import (
+    RESERVE_MARGIN,
+    RESERVE_WINDOW,
+    AnswerTimes,
+    AnswerTiming,
+    Quota,
+)
 from bot.settings import Settings, TelegramSettings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -281,9 +287,36 @@ def test_quota_per_user_per_minute() -> None:
 def test_the_llm_stops_before_the_deadline_leaving_time_for_the_fallback(
     deadline_s: float, reserve_s: float
 ) -> None:
+    times = AnswerTimes()  # nothing measured yet: the floor, 15% of the deadline, 1 to 5 s
+    assert times.reserve(deadline_s) == pytest.approx(reserve_s)
     arrived = 1000.0
-    assert llm_deadline(arrived, deadline_s) == pytest.approx(arrived + deadline_s - reserve_s)
+    assert llm_deadline(arrived, deadline_s, times.reserve(deadline_s)) == pytest.approx(
+        arrived + deadline_s - reserve_s
+    )
 
 
 def test_a_short_deadline_still_gives_the_llm_half_of_it() -> None:
-    assert llm_deadline(0.0, 1.0) == pytest.approx(0.5)
+    assert llm_deadline(0.0, 1.0, 1.0) == pytest.approx(0.5)
+    assert llm_deadline(0.0, 8.0, 6.0) == pytest.approx(4.0)
+
+
+def _timing(finish: float, llm_stop: float = 6.8) -> AnswerTiming:
+    sent = llm_stop + finish
+    return AnswerTiming(waited=0.0, made=sent - 0.1, sent=sent, llm_stop=llm_stop, fallback=True)
+
+
+def test_the_reserve_grows_to_cover_the_slowest_recent_finish() -> None:
+    times = AnswerTimes()
+    times.note(_timing(0.5))  # fallback and sending took 0.5 s after the LLM stopped: floor holds
+    assert times.reserve(8.0) == pytest.approx(1.2)
+    times.note(_timing(1.6))  # a loaded machine: 1.6 s after the stop, 0.4 s past the deadline
+    assert times.reserve(8.0) == pytest.approx(1.6 * RESERVE_MARGIN)
+    assert llm_deadline(0.0, 8.0, times.reserve(8.0)) == pytest.approx(8.0 - 2.0)
+
+
+def test_the_reserve_forgets_a_slow_finish_once_it_is_out_of_the_window() -> None:
+    times = AnswerTimes()
+    times.note(_timing(3.0))
+    for _ in range(RESERVE_WINDOW):
+        times.note(_timing(-2.0))  # answered by the LLM well before its stop
+    assert times.reserve(8.0) == pytest.approx(1.2)

@@ -54,7 +54,7 @@ from bot.doors.telegram.format import (
     format_quotes,
     to_plain,
 )
-from bot.doors.telegram.state import STATE_KEY, BotState, Quota
+from bot.doors.telegram.state import STATE_KEY, AnswerTiming, BotState, Quota
 from bot.settings import Settings
 from retrieval.errors import IndexUnavailableError
 
@@ -75,10 +75,6 @@ ANSWER_THREADS = 32
 # /start still finds a thread; the others wait their turn, with "typing…" shown. The LLM
 # deadline counts from the question's arrival, so waiting for a slot shortens the model's time.
 ANSWER_SLOTS = ANSWER_THREADS - 8
-# The LLM stops this long before the deadline, so the extractive fallback, formatting and
-# sending still land within it: the load test measured about 0.5 s for these on 2 shared cores.
-FALLBACK_RESERVE_SHARE = 0.15
-FALLBACK_RESERVE_MIN_S, FALLBACK_RESERVE_MAX_S = 1.0, 5.0
 TYPING_DELAY_S = 0.5
 TYPING_REFRESH_S = 4.5  # Telegram shows "typing…" for 5 seconds
 RETRY_AFTER_ATTEMPTS = 3
@@ -230,16 +226,13 @@ def _source_buttons(answer_id: int, citations: list[Citation]) -> InlineKeyboard
     )
 
 
-def llm_deadline(arrived: float, deadline_s: float) -> float:
+def llm_deadline(arrived: float, deadline_s: float, reserve_s: float) -> float:
     """When the LLM must stop for an answer to a question that arrived at `arrived` (monotonic).
 
-    The user's deadline counts from arrival; the LLM gets it less a reserve for the fallback and
-    the delivery, which run after the LLM gives up.
+    The user's deadline counts from arrival; the LLM gets it less `reserve_s` for the fallback
+    and the delivery, which run after the LLM gives up, but never less than half of it.
     """
-    reserve = min(
-        FALLBACK_RESERVE_MAX_S, max(FALLBACK_RESERVE_MIN_S, FALLBACK_RESERVE_SHARE * deadline_s)
-    )
-    return arrived + max(deadline_s - reserve, deadline_s / 2)
+    return arrived + max(deadline_s - reserve_s, deadline_s / 2)
 
 
 async def _answer_question(
@@ -261,6 +254,8 @@ async def _answer_question(
         return
 
     arrived = time.monotonic()
+    deadline_s = state.settings.llm.deadline_s
+    stop = llm_deadline(arrived, deadline_s, state.times.reserve(deadline_s))
     memory = state.memory(message.chat_id)
     thread_id = message.message_thread_id if message.is_topic_message else None
     private = message.chat.type == ChatType.PRIVATE
@@ -269,14 +264,16 @@ async def _answer_question(
         typing = asyncio.create_task(_keep_typing(context.bot, message.chat_id, thread_id, True))
         try:
             async with state.answer_slots:
+                waited = time.monotonic() - arrived
                 answer = await state.run(
                     functools.partial(
                         state.answerer.answer,
                         question,
                         conversation=memory.conversation,
-                        deadline=llm_deadline(arrived, state.settings.llm.deadline_s),
+                        deadline=stop,
                     )
                 )
+            made = time.monotonic() - arrived
         except IndexUnavailableError as error:  # the operator gets the how-to-fix line
             logger.error("%s", error)
             await _reply(update, escape(UNAVAILABLE))
@@ -296,6 +293,23 @@ async def _answer_question(
                 reply_markup=buttons if last else None,
                 reply_to=message.message_id if not private and index == 0 else None,
                 thread_id=thread_id,
+            )
+        timing = AnswerTiming(
+            waited=waited,
+            made=made,
+            sent=time.monotonic() - arrived,
+            llm_stop=stop - arrived,
+            fallback=answer.notice is not None,
+        )
+        state.times.note(timing)
+        if timing.sent > deadline_s:
+            logger.warning(
+                "An answer took %.1f s, past the %g s deadline (answer made at %.1f s, the LLM "
+                "stopped at %.1f s); the next answers keep a larger reserve",
+                timing.sent,
+                deadline_s,
+                timing.made,
+                timing.llm_stop,
             )
 
 

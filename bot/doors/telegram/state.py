@@ -23,6 +23,15 @@ T = TypeVar("T")
 STATE_KEY = "citebot"  # where the BotState lives in `application.bot_data`
 MAX_CHATS = 1000  # chats whose memory is kept; the least recently used is forgotten first
 KEPT_ANSWERS = 20  # answers per chat whose source buttons still work
+# The LLM stops this long before the user's deadline at least, so the extractive fallback,
+# formatting and sending land within it: 15% of the deadline, 1 to 5 s.
+FALLBACK_RESERVE_SHARE = 0.15
+FALLBACK_RESERVE_MIN_S, FALLBACK_RESERVE_MAX_S = 1.0, 5.0
+# Beyond that floor, the reserve covers the slowest recent finish (LLM stop to reply sent) with
+# this margin: the fallback is CPU work, and under load it takes longer than on a quiet machine.
+RESERVE_MARGIN = 1.25
+RESERVE_WINDOW = 50  # recent finishes the reserve is sized from
+KEPT_TIMINGS = 1000
 
 
 class Quota:
@@ -45,6 +54,49 @@ class Quota:
         if len(self._asked) > 10 * MAX_CHATS:  # keep only users seen in the last minute
             self._asked = {user: times for user, times in self._asked.items() if times}
         return 0.0
+
+
+@dataclass(frozen=True)
+class AnswerTiming:
+    """Where one answer's time went, in seconds from the question's arrival."""
+
+    waited: float  # until a free answer slot
+    made: float  # until the answer service returned
+    sent: float  # until its last message was sent
+    llm_stop: float  # when the LLM had to stop
+    fallback: bool  # the answer carries a notice (the extractive fallback)
+
+    @property
+    def finish(self) -> float:
+        """Seconds from the LLM's stop to the reply sent: what the reserve must cover."""
+        return self.sent - self.llm_stop
+
+
+class AnswerTimes:
+    """The door's own measure of its answers; the LLM's reserve is sized from it.
+
+    The LLM is given the user's deadline less a reserve for what runs after it stops (the
+    extractive fallback, formatting, sending). A fixed reserve was measured on one machine at one
+    load; this one also covers the slowest finish seen recently, so a loaded machine that slows
+    the fallback down takes its time from the LLM, not from the user.
+    """
+
+    def __init__(self) -> None:
+        self.recent: deque[AnswerTiming] = deque(maxlen=KEPT_TIMINGS)
+
+    def note(self, timing: AnswerTiming) -> None:
+        """Record one answer delivered."""
+        self.recent.append(timing)
+
+    def reserve(self, deadline_s: float) -> float:
+        """Seconds the LLM stops before the deadline: the floor, or the slowest recent finish."""
+        floor = min(
+            FALLBACK_RESERVE_MAX_S,
+            max(FALLBACK_RESERVE_MIN_S, FALLBACK_RESERVE_SHARE * deadline_s),
+        )
+        window = list(self.recent)[-RESERVE_WINDOW:]
+        slowest = max((t.finish for t in window), default=0.0)
+        return max(floor, slowest * RESERVE_MARGIN)
 
 
 @dataclass
@@ -80,6 +132,7 @@ class BotState:
     answer_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # How many answers may run at once (set below the thread count by the app).
     answer_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    times: AnswerTimes = field(default_factory=AnswerTimes)
 
     def memory(self, chat_id: int) -> ChatMemory:
         """This chat's memory, created on first use; the least recently used chat is dropped."""
