@@ -20,11 +20,11 @@ from retrieval.errors import UnreadableFileError
 from retrieval.lexical import search_text
 from retrieval.loaders import (
     SkippedFile,
-    _skip_reason,
     content_hash,
     corpus_bytes,
     iter_corpus_files,
     load_document,
+    skip_reason,
 )
 from retrieval.passages import PASSAGE_SCHEME, passage_texts
 from retrieval.store import ChunkStore
@@ -221,7 +221,7 @@ def _read(
     """One file as `loaders.iter_corpus` reads it, with its size (0 when skipped up front), or
     UnchangedFile when its key is the one its stored chunks carry."""
     source = path.relative_to(root).as_posix()
-    reason = _skip_reason(path, real_root, settings.max_file_mb)
+    reason = skip_reason(path, real_root, settings.max_file_mb)
     if reason:
         return SkippedFile(source, reason), 0
     try:

@@ -78,7 +78,7 @@ def corpus_bytes(root: Path, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> int:
     real_root = root.resolve()
     total = 0
     for path in iter_corpus_files(root):
-        if not _skip_reason(path, real_root, max_file_mb):
+        if not skip_reason(path, real_root, max_file_mb):
             try:
                 total += path.stat().st_size
             except OSError:
@@ -96,7 +96,7 @@ def iter_corpus(
     real_root = root.resolve()
     for path in iter_corpus_files(root):
         source = path.relative_to(root).as_posix()
-        reason = _skip_reason(path, real_root, max_file_mb)
+        reason = skip_reason(path, real_root, max_file_mb)
         if reason:
             yield SkippedFile(source, reason), 0
             continue
@@ -110,7 +110,7 @@ def iter_corpus(
             yield SkippedFile(source, str(error)), size
 
 
-def _skip_reason(path: Path, real_root: Path, max_file_mb: float) -> str:
+def skip_reason(path: Path, real_root: Path, max_file_mb: float) -> str:
     """Why a file is not read at all (type, a link out of the folder, size), or ''."""
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         return f"unsupported file type '{path.suffix or 'none'}'"
