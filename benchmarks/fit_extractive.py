@@ -159,6 +159,15 @@ Ranked = list[
 
 def ranked(questions: list[dict[str, Any]], scorer: SentenceScorer) -> Ranked:
     """Each question's parts: their best-scored sentences' coverage, similarity, score, label."""
+    return ranked_by(questions, scorer.scores, scorer.coverages)
+
+
+def ranked_by(
+    questions: list[dict[str, Any]],
+    score: Callable[[np.ndarray], np.ndarray],
+    coverage: Callable[[np.ndarray], np.ndarray],
+) -> Ranked:
+    """`ranked` with any score, and any value standing in for coverage in the refusal rule."""
     similarity = FEATURES.index("similarity")
     out: Ranked = []
     for q in questions:
@@ -170,12 +179,12 @@ def ranked(questions: list[dict[str, Any]], scorer: SentenceScorer) -> Ranked:
             if not len(rows):
                 parts.append(None)
                 continue
-            scores = scorer.scores(rows[:, :-1])
+            scores = score(rows[:, :-1])
             top = np.argsort(-scores, kind="stable")[:RUNNERS_UP]
             parts.append(
                 (
                     part["unknown"],
-                    scorer.coverages(rows[top, :-1]).tolist(),
+                    coverage(rows[top, :-1]).tolist(),
                     rows[top, similarity].tolist(),
                     scores[top].tolist(),
                     rows[top, -1].tolist(),
@@ -308,31 +317,8 @@ def logistic_rule(
         second_share=r,
         best_of=1,
     )
-    out: Ranked = []
     # Ranked by probability, the probability standing in for coverage.
-    similarity = FEATURES.index("similarity")
-    for q in questions:
-        parts: list[tuple[bool, list[float], list[float], list[float], list[float]] | None] = []
-        for part in q["parts"]:
-            rows = np.asarray(part["candidates"], dtype=np.float64).reshape(
-                len(part["candidates"]), len(FEATURES) + 1
-            )
-            if not len(rows):
-                parts.append(None)
-                continue
-            prob = probability(rows[:, :-1])
-            top = np.argsort(-prob, kind="stable")[:RUNNERS_UP]
-            parts.append(
-                (
-                    part["unknown"],
-                    prob[top].tolist(),
-                    rows[top, similarity].tolist(),
-                    prob[top].tolist(),
-                    rows[top, -1].tolist(),
-                )
-            )
-        out.append((q["answerable"], q["refused_before"], parts))
-    return simulate(out, as_score)
+    return simulate(ranked_by(questions, probability, probability), as_score)
 
 
 def load(split: str) -> list[dict[str, Any]]:
