@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from retrieval.tokens import (
     bundled_path,
     count_tokens,
     encoding_for_model,
+    forget_encodings,
     get_encoding,
 )
 
@@ -29,7 +32,7 @@ CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.t
 @pytest.fixture
 def fresh_tiktoken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[str]]:
     """No encoding cached anywhere, no reachable network; yields every path tiktoken reads."""
-    get_encoding.cache_clear()
+    forget_encodings()
     monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
     # tiktoken's default cache (under /tmp) may hold a copy from an earlier run: point it away.
     monkeypatch.setenv("DATA_GYM_CACHE_DIR", str(tmp_path / "data-gym-cache"))
@@ -51,7 +54,7 @@ def fresh_tiktoken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
     monkeypatch.setattr(retrieval.tokens, "read_bpe_file", read_bpe_file)
     yield reads
-    get_encoding.cache_clear()  # nothing built under these patches outlives the test
+    forget_encodings()  # nothing built under these patches outlives the test
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED_ENCODINGS))
@@ -63,6 +66,30 @@ def test_bundled_encodings_load_without_network(fresh_tiktoken: list[str], name:
         == "Hegseth met Adm. Dong Jun."
     )
     assert fresh_tiktoken == [str(bundled_path(name))], "only the bundled file was read"
+
+
+def test_threads_asking_at_once_share_one_build(
+    fresh_tiktoken: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow build, as on a busy machine: every thread asks while the first one is building.
+    real_read_bpe = retrieval.tokens.read_bpe_file
+
+    def slow_read(path: Path, expected_sha256: str) -> dict[bytes, int]:
+        time.sleep(0.2)
+        return real_read_bpe(path, expected_sha256)
+
+    monkeypatch.setattr(retrieval.tokens, "read_bpe_file", slow_read)
+    got: list[tiktoken.Encoding] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(get_encoding("o200k_base"))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(got) == 8
+    assert len({id(encoding) for encoding in got}) == 1, "one encoding object, shared"
+    assert fresh_tiktoken == [str(bundled_path("o200k_base"))], "the file was read once"
 
 
 def test_bundled_files_are_the_published_ones() -> None:

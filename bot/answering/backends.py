@@ -83,6 +83,9 @@ class LLMAnswerBackend:
         self.llm = llm
         self.prompts = prompts
         self.settings = settings
+        # The prompt's token counter, loaded now: built by the first questions, it made them
+        # wait for it past their deadline when many arrived at once.
+        self.encoding = encoding_for_model(llm.model_name)
 
     @property
     def name(self) -> str:
@@ -103,8 +106,7 @@ class LLMAnswerBackend:
         self, question: str, hits: Sequence[ScoredChunk]
     ) -> tuple[list[SystemMessage | HumanMessage], list[ScoredChunk]]:
         """The prompt messages for `question`, with the hits that fit the token budget."""
-        encoding = encoding_for_model(self.llm.model_name)
-        kept, sources, _ = pack_sources(list(hits), self.settings.context_tokens, encoding)
+        kept, sources, _ = pack_sources(list(hits), self.settings.context_tokens, self.encoding)
         system = self.prompts.answer_system.format(refusal=REFUSAL)
         human = self.prompts.answer_human.format(sources=sources, question=question)
         return [SystemMessage(system), HumanMessage(human)], kept
@@ -173,11 +175,16 @@ class Fallback:
         deadline: float | None = None,
     ) -> Draft:
         """The primary's draft, or the secondary's when the primary fails."""
+        started = time.perf_counter()
         try:
             return self.primary.draft(
                 question, hits, on_token=on_token, failed=failed, deadline=deadline
             )
         except LLMError as error:
+            failed_at = time.perf_counter()
             draft = self.secondary.draft(question, hits)
             draft.notice = f"The LLM failed ({error}); this is the offline {draft.backend} answer."
+            # Where a late fallback's time went: the primary until it failed, or the fallback.
+            draft.timings_ms["primary_failed"] = (failed_at - started) * 1000
+            draft.timings_ms["fallback"] = (time.perf_counter() - failed_at) * 1000
             return draft
