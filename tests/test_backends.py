@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -124,6 +125,58 @@ def test_every_backend_drafts_and_its_draft_is_checked(harbour: Answerer, kind: 
     assert answer.text.endswith("[1].")
     if kind.startswith("fallback"):
         assert answer.backend == "extractive" and answer.notice and "in time" in answer.notice
+
+
+class WaitsForTheFallback:
+    """A primary whose model fails only once the fallback's draft has begun on its own."""
+
+    name, model_name, streams = "waits", "stub", False
+
+    def __init__(self, started: threading.Event) -> None:
+        self.started = started
+
+    def draft(
+        self,
+        question: ParsedQuestion,
+        hits: Sequence[ScoredChunk],
+        *,
+        on_token: object = None,
+        failed: LLMError | None = None,
+        deadline: float | None = None,
+    ) -> Draft:
+        if not self.started.wait(timeout=10):
+            raise AssertionError("the fallback's draft was not started beside the primary's")
+        raise LLMError("the model ran out of time")
+
+
+class Signals:
+    """Wraps a backend and sets an event when a draft begins."""
+
+    def __init__(self, inner: Backend, started: threading.Event) -> None:
+        self.inner, self.started = inner, started
+        self.name, self.model_name, self.streams = inner.name, inner.model_name, inner.streams
+
+    def draft(
+        self,
+        question: ParsedQuestion,
+        hits: Sequence[ScoredChunk],
+        *,
+        on_token: object = None,
+        failed: LLMError | None = None,
+        deadline: float | None = None,
+    ) -> Draft:
+        self.started.set()
+        return self.inner.draft(question, hits)
+
+
+def test_the_fallback_is_drafted_while_the_model_runs(harbour: Answerer) -> None:
+    """A model that uses up the deadline leaves the fallback nothing left to do."""
+    started = threading.Event()
+    backend = Fallback(WaitsForTheFallback(started), Signals(harbour.backend, started))
+    answer = with_backend(harbour, backend).answer(QUESTION)
+
+    assert answer.backend == "extractive" and answer.notice
+    assert "18 new bridges" in answer.text
 
 
 def test_a_fragment_with_nothing_to_check_is_not_an_answer(harbour: Answerer) -> None:
