@@ -74,8 +74,8 @@ def llm_backend(base: Answerer, *replies: object) -> LLMAnswerBackend:
     return LLMAnswerBackend(llm=llm, prompts=base.prompts, settings=base.settings)
 
 
-class Tampered:
-    """Wraps a backend and adds a fragment and an unsupported claim to every draft it writes."""
+class Wrapper:
+    """Wraps a backend: `begin` runs before each draft, `change` edits the draft it returns."""
 
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
@@ -90,7 +90,21 @@ class Tampered:
         failed: LLMError | None = None,
         deadline: float | None = None,
     ) -> Draft:
-        draft = self.inner.draft(question, hits, failed=failed, deadline=deadline)
+        self.begin()
+        return self.change(self.inner.draft(question, hits, failed=failed, deadline=deadline))
+
+    def begin(self) -> None:
+        """Nothing, unless a subclass says otherwise."""
+
+    def change(self, draft: Draft) -> Draft:
+        """The draft unchanged, unless a subclass says otherwise."""
+        return draft
+
+
+class Tampered(Wrapper):
+    """Adds a fragment and an unsupported claim to every draft the wrapped backend writes."""
+
+    def change(self, draft: Draft) -> Draft:
         draft.text += " or [1]. Unicorns dance on the frozen moon tonight [1]."
         return draft
 
@@ -149,24 +163,15 @@ class WaitsForTheFallback:
         raise LLMError("the model ran out of time")
 
 
-class Signals:
-    """Wraps a backend and sets an event when a draft begins."""
+class Signals(Wrapper):
+    """Sets an event when a draft of the wrapped backend begins."""
 
     def __init__(self, inner: Backend, started: threading.Event) -> None:
-        self.inner, self.started = inner, started
-        self.name, self.model_name, self.streams = inner.name, inner.model_name, inner.streams
+        super().__init__(inner)
+        self.started = started
 
-    def draft(
-        self,
-        question: ParsedQuestion,
-        hits: Sequence[ScoredChunk],
-        *,
-        on_token: object = None,
-        failed: LLMError | None = None,
-        deadline: float | None = None,
-    ) -> Draft:
+    def begin(self) -> None:
         self.started.set()
-        return self.inner.draft(question, hits)
 
 
 def test_the_fallback_is_drafted_while_the_model_runs(harbour: Answerer) -> None:
