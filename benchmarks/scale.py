@@ -48,6 +48,46 @@ PLOT = REPO / "benchmarks" / "scale.png"
 SENTENCES_PER_PARAGRAPH = 6
 PARAGRAPHS_PER_DOCUMENT = 3
 QUERIES = 100
+# `--runtime random`: seeded random vectors instead of the embedder (a memory diagnostic).
+RANDOM_RUNTIME = "random"
+
+
+def random_vectors_class() -> type:
+    """A diagnostic embedder: seeded random unit vectors, MiniLM's size, no model loaded.
+
+    With it, loading, chunking, Chroma's writes and the BM25 build are real while the embedder's
+    own time and memory are left out, so what grows with the corpus shows apart from the model's
+    fixed working set (`--runtime random`; its answers mean nothing).
+    """
+    import hashlib
+
+    import numpy as np
+
+    from retrieval.embeddings import NamedEmbeddings
+
+    class _RandomVectors(NamedEmbeddings):
+        model_id = "diagnostic:random-384"
+
+        def _vector(self, text: str) -> list[float]:
+            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+            vector = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+            return [float(x) for x in vector / np.linalg.norm(vector)]
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return [self._vector(text) for text in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            return self._vector(text)
+
+        def dimension(self) -> int:
+            return 384
+
+    return _RandomVectors
+
+
+def random_vectors() -> Any:
+    """An instance of the diagnostic embedder (see `random_vectors_class`)."""
+    return random_vectors_class()()
 
 
 def sentence_pool() -> list[str]:
@@ -137,9 +177,15 @@ def measure(corpus: Path, data_dir: Path, runtime: str, *, repeat_ingests: bool)
     from retrieval.index import CorpusIndex
 
     settings = RetrievalSettings(  # type: ignore[call-arg]
-        _env_file=None, chroma_host="", embedding_runtime=runtime
+        _env_file=None,
+        chroma_host="",
+        embedding_runtime="onnx-int8" if runtime == RANDOM_RUNTIME else runtime,
     )
-    embeddings = make_embeddings(settings, model_cache_dir=REPO / ".citebot" / "models")
+    embeddings = (
+        random_vectors()
+        if runtime == RANDOM_RUNTIME
+        else make_embeddings(settings, model_cache_dir=REPO / ".citebot" / "models")
+    )
     embeddings.embed_for_index(["load the model"])
     embeddings.embed_query("load the model")
     rss_model = current_rss_mb()
@@ -286,7 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure each size in its own process, then print, save and plot."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,5000,20000", help="Chunk counts to build")
-    parser.add_argument("--runtime", default="onnx-int8", help="CITEBOT_EMBEDDING_RUNTIME")
+    parser.add_argument(
+        "--runtime",
+        default="onnx-int8",
+        help="CITEBOT_EMBEDDING_RUNTIME, or 'random': seeded random vectors, no model (memory)",
+    )
     parser.add_argument("--big-file-mb", type=float, default=0.0, help="Also ingest one big file")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--plot", type=Path, default=PLOT)
