@@ -190,6 +190,29 @@ def test_html_inline_tags_flow_and_boilerplate_is_dropped(tmp_path: Path) -> Non
     assert ("code", "GET /tickets") in kinds(document)
 
 
+def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
+    page = (
+        "<html><body><h1>Harbour report</h1>"
+        "<p>The harbour handled 900 tonnes in October.<sup>12</sup> Storms closed the quay"
+        "<sup><a href='#n2'>[2]</a></sup> for four days.</p>"
+        "<p>Repairs cost 40 million<a href='#fn3' class='footnote-ref'>3</a> in total.</p>"
+        "<p>The basin covers 3 km<sup>2</sup> and holds 10<sup>6</sup> litres, see "
+        "<a href='#tides'>tides</a>.</p>"
+        "<ol><li id='n2'>Harbour log.</li></ol></body></html>"
+    )
+    document = load(tmp_path, "h.html", page)
+    sentences = answers(document)
+    assert "The harbour handled 900 tonnes in October." in sentences
+    assert "Storms closed the quay for four days." in sentences
+    assert "Repairs cost 40 million in total." in sentences
+    # Exponents are not note marks, and an in-page link with words is text.
+    assert "The basin covers 3 km2 and holds 106 litres, see tides." in sentences
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+
+
 # --- PDF -----------------------------------------------------------------------------------
 
 

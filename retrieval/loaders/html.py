@@ -3,6 +3,7 @@ elements flow inside sentences, and navigation, page headers, footers and asides
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
@@ -17,6 +18,14 @@ _BLOCKS = {
     "figure", "figcaption", "address", "center", "details", "summary", "fieldset", "hr",
     "body", "html", "caption", "li", "table", "pre", "header", "br",
 } | _HEADINGS  # fmt: skip
+# An endnote or footnote reference: "[3]", "12", "3, 4", "iv", "*", "†" set as a superscript or as
+# a link to a note on the same page. It is glued to the word it marks ("users.12"), so it is left
+# out of the sentence text.
+_NOTE_MARK = re.compile(r"^\[?(?:\d{1,3}|[ivx]{1,4}|[a-z]|[*†‡§])(?:\s*[,–-]\s*\d{1,3})*\]?$")
+_NOTE_ROLES = re.compile(r"noteref|footnote|endnote|fnref", re.IGNORECASE)
+# A bare superscript number is an exponent after a number or a short unit ("10<sup>6</sup>",
+# "m<sup>2</sup>"), a note mark after a stop or a word of four letters or more.
+_MARKED_WORD = re.compile(r"(?:[A-Za-z]{4}|[.,;:!?)\"\u201d])$")
 
 
 def read_html(markup: str, builder: DocumentBuilder) -> None:
@@ -70,6 +79,8 @@ class _Walker:
             if not isinstance(child, Tag):
                 continue
             name = child.name
+            if name in ("sup", "a") and _is_note_mark(child, "".join(self.inline)):
+                continue
             if name not in _BLOCKS:
                 self.walk(child)
                 continue
@@ -103,3 +114,19 @@ class _Walker:
                 headers = texts
                 continue
             self.builder.add("table_row", table_row_text(headers, texts), tight=True)
+
+
+def _is_note_mark(tag: Any, before: str) -> bool:
+    """Whether a `<sup>` or `<a>` is a reference to a note: one marked as such by its class or
+    role, a link to a note on the page, a superscript in brackets, or a superscript number glued
+    after a word or a stop."""
+    text = " ".join(tag.get_text(" ").split())
+    if not _NOTE_MARK.match(text):
+        return False
+    marked = " ".join([*tag.get("class", []), str(tag.get("role", ""))])
+    bracketed = text.startswith("[")
+    links = [tag] if tag.name == "a" else tag.find_all("a")
+    in_page = any(str(link.get("href", "")).startswith("#") for link in links)
+    if _NOTE_ROLES.search(marked) or (in_page and (bracketed or tag.name == "sup")):
+        return True
+    return tag.name == "sup" and (bracketed or _MARKED_WORD.search(before.rstrip()) is not None)
