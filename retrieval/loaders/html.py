@@ -45,7 +45,7 @@ def read_html(markup: str, builder: DocumentBuilder) -> None:
     root: Any = soup.find("main") or soup.find("article") or soup.body or soup
     if not title:
         heading = root.find(["h1", "h2"])
-        title = flow(heading.get_text(" ")) if heading else ""
+        title = flow(_text_of(heading)) if heading else ""
     builder.title = title
     walker = _Walker(builder)
     walker.walk(root)
@@ -86,7 +86,7 @@ class _Walker:
                 continue
             self.flush()
             if name in _HEADINGS:
-                self.builder.heading(child.get_text(" "))
+                self.builder.heading(flow(_text_of(child)))
             elif name == "pre":
                 self.builder.add("code", child.get_text())
             elif name == "table":
@@ -103,17 +103,50 @@ class _Walker:
     def table(self, table: Any) -> None:
         caption = table.find("caption")
         if caption is not None:
-            self.builder.add("paragraph", caption.get_text(" "))
+            self.builder.add("paragraph", _text_of(caption))
         headers: list[str] = []
         for row in table.find_all("tr"):
             if row.find_parent("table") is not table:
                 continue
             cells = row.find_all(["th", "td"], recursive=False)
-            texts = [cell.get_text(" ") for cell in cells]
+            texts = [_text_of(cell) for cell in cells]
             if not headers and cells and all(cell.name == "th" for cell in cells):
                 headers = texts
                 continue
+            if not headers and len(cells) == 2 and cells[0].name == "th":
+                # A row header beside its value ("Status: | Base"): the pair reads as one line.
+                label = flow(texts[0]).rstrip(":")
+                self.builder.add("table_row", table_row_text([label], texts[1:]), tight=True)
+                continue
             self.builder.add("table_row", table_row_text(headers, texts), tight=True)
+
+
+def _text_of(tag: Any) -> str:
+    """The text of an element as a person reads it: inline markup flows inside its words
+    ("<code>1</code>-<code>100</code>" is "1-100"), and a line break or a block inside it starts
+    a new line. Note marks are left out as in running text."""
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    lines: list[str] = [""]
+
+    def visit(node: Any) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, PreformattedString):  # comments, doctypes
+                    lines[-1] += str(child)
+            elif isinstance(child, Tag):
+                if child.name in ("sup", "a") and _is_note_mark(child, lines[-1]):
+                    continue
+                block = child.name in _BLOCKS
+                if block:
+                    lines.append("")
+                visit(child)
+                if block:
+                    lines.append("")
+
+    visit(tag)
+    return "\n".join(line for line in (flow(text) for text in lines) if line)
 
 
 def _is_note_mark(tag: Any, before: str) -> bool:
