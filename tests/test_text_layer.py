@@ -431,6 +431,79 @@ def test_two_column_pdf_reads_each_column_down(tmp_path: Path) -> None:
     assert " ".join(left) in sentences and " ".join(right) in sentences
 
 
+def test_two_column_pdf_drawn_line_by_line_across_reads_each_column_down(tmp_path: Path) -> None:
+    """The columns' lines are drawn alternately, left then right on each baseline (as some PDF
+    writers do); the page comes after a page of prose, so its page number is checked too."""
+    from fpdf import FPDF
+
+    left = [
+        "The northern station records the",
+        "wind speed every ten minutes and",
+        "sends the readings to the archive",
+        "over a radio link that was set up",
+        "by the coast guard in the spring.",
+    ]
+    right = [
+        "The southern station measures the",
+        "rainfall once an hour and keeps",
+        "its own log on a memory card that",
+        "a ranger collects by hand on the",
+        "first working day of every month.",
+    ]
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.multi_cell(0, 6, "The coast has two weather stations that are run by volunteers.")
+    writer.add_page()
+    writer.set_font("helvetica", size=16)
+    writer.text(10, 15, "Weather Stations")
+    writer.set_font("helvetica", size=10)
+    for i, (left_line, right_line) in enumerate(zip(left, right, strict=True)):
+        writer.text(10, 30 + 6 * i, left_line)
+        writer.text(110, 30 + 6 * i, right_line)
+    writer.text(10, 70, "A line that runs across the whole page below both columns ends the page.")
+    document = load(tmp_path, "columns.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    assert " ".join(left) in sentences and " ".join(right) in sentences
+    assert "A line that runs across the whole page below both columns ends the page." in sentences
+    assert ("heading", "Weather Stations") in kinds(document)
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    pages = {}
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+            pages[document.text[start:end]] = chunk.page_of(start, end)
+    assert pages[" ".join(left)] == 2 and pages[" ".join(right)] == 2
+    assert pages["The coast has two weather stations that are run by volunteers."] == 1
+
+
+def test_pdf_text_drawn_out_of_order_is_read_top_down(tmp_path: Path) -> None:
+    """A page that draws its section banner (lower on the page) before the text at its top that
+    carries on the sentence from the page before: the sentence is read whole across the break."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.text(10, 280, "For example, the harbour master keeps the spare keys")
+    writer.add_page()
+    writer.set_font("helvetica", size=14)
+    writer.text(10, 60, "The Quay Works")
+    writer.set_font("helvetica", size=11)
+    writer.text(10, 70, "The quay was rebuilt in stone after the great storm of the winter.")
+    writer.text(10, 20, "in a locked box beside the lighthouse door.")
+    document = load(tmp_path, "order.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    whole = "For example, the harbour master keeps the spare keys in a locked box beside the lighthouse door."
+    assert whole in sentences
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["The Quay Works"]
+    start = document.text.index(whole)
+    assert (
+        document.page_at(start) == 1 and document.page_at(document.text.index("in a locked")) == 2
+    )
+    assert document.text.index("The Quay Works") > start
+
+
 def test_endnote_digits_are_dropped_and_quotes_still_verify(tmp_path: Path) -> None:
     lines = [
         "Analysts expect spending of about 80 billion by 2026.1 The survey was repeated",
