@@ -477,6 +477,48 @@ def test_two_column_pdf_drawn_line_by_line_across_reads_each_column_down(tmp_pat
     assert pages["The coast has two weather stations that are run by volunteers."] == 1
 
 
+def test_three_column_pdf_drawn_line_by_line_reads_each_column_down(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    columns = [
+        ["The first column says that", "the ferry leaves the pier at", "nine each morning and comes", "back from the island by six", "in the evening all summer."],
+        ["The second column says the", "museum opens its doors at", "ten and closes them again at", "four except on the days when", "the harbour has a festival."],
+        ["The third column says that", "the bakery on the square sells", "bread until noon and then", "shuts for a long lunch that", "lasts until the late bus."],
+    ]  # fmt: skip
+    writer = FPDF()
+    writer.set_font("helvetica", size=9)
+    writer.add_page()
+    for i in range(5):
+        for x, lines in zip((10, 75, 140), columns, strict=True):
+            writer.text(x, 30 + 5 * i, lines[i])
+    document = load(tmp_path, "three.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    for lines in columns:
+        assert " ".join(lines) in sentences
+
+
+def test_pdf_glossary_of_terms_beside_definitions_stays_row_by_row(tmp_path: Path) -> None:
+    """Short terms beside long definitions are a table, not two columns of prose."""
+    from fpdf import FPDF
+
+    rows = [
+        ("Ferry", "the boat that crosses to the island twice a day."),
+        ("Pier", "the wooden walkway where the ferry ties up at night."),
+        ("Quay", "the stone wall that the fishing boats unload against."),
+        ("Slipway", "the ramp that boats are hauled up for their repairs."),
+        ("Buoy", "a float that marks the channel for boats coming in."),
+    ]
+    writer = FPDF()
+    writer.set_font("helvetica", size=10)
+    writer.add_page()
+    for i, (term, definition) in enumerate(rows):
+        writer.text(10, 30 + 6 * i, term)
+        writer.text(60, 30 + 6 * i, definition)
+    document = load(tmp_path, "glossary.pdf", bytes(writer.output()))
+    for term, definition in rows:
+        assert f"{term} {definition}" in document.text
+
+
 def test_pdf_text_drawn_out_of_order_is_read_top_down(tmp_path: Path) -> None:
     """A page that draws its section banner (lower on the page) before the text at its top that
     carries on the sentence from the page before: the sentence is read whole across the break."""

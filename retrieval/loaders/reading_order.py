@@ -5,9 +5,9 @@ order, but not always: a two-column page may draw its columns line by line acros
 a page may draw a boxed heading before the text that carries on from the page before. Here the
 lines keep pypdf's text; only their order changes:
 
-- a page with two columns of prose (many lines of several words starting at one x in the middle
-  of the page, beside lines of several words that end before it) is read column by column, band
-  by band between the lines that cross the gutter;
+- a page with columns of prose (a column: several lines of several words starting at one x,
+  beside lines of several words that end before it) is read column by column, band by band
+  between the lines that cross a gutter;
 - otherwise a run of lines drawn after a run that lies below it, in the same horizontal span, is
   moved before it; runs side by side keep the order they are drawn in.
 """
@@ -15,7 +15,6 @@ lines keep pypdf's text; only their order changes:
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,8 +67,8 @@ def page_lines(page: Any) -> list[str]:
     lines = _lines(fragments)
     if lines is None or "\n".join(line.text for line in lines) != output.rstrip("\n"):
         return output.split("\n")
-    gutter = _gutter(lines)
-    ordered = _by_columns(lines, gutter) if gutter is not None else _by_runs(lines)
+    starts = _columns(lines)
+    ordered = _by_columns(lines, starts) if starts else _by_runs(lines)
     return [line.text for line in ordered]
 
 
@@ -127,59 +126,73 @@ def _split(line: _Line) -> list[_Line]:
     return [part for part in parts if part.drawn]
 
 
-def _gutter(lines: list[_Line]) -> float | None:
-    """The x where a page's right column of prose starts, or None for a page of one column."""
+def _columns(lines: list[_Line]) -> list[float]:
+    """Where each column of prose after the first starts (x), or [] for a page of one column.
+
+    A column starts where several lines of prose start, beside several lines of prose on its left
+    that end before it, in the same stretch of the page.
+    """
     parts = [part for line in lines for part in _split(line)]
-    if not parts:
-        return None
+    prose = [part for part in parts if len(part.text.split()) >= _PROSE_WORDS]
+    if not prose:
+        return []
     left = min(part.drawn[0].x for part in parts)
     right = max(part.drawn[-1].right for part in parts)
-    middle = (left + 0.25 * (right - left), left + 0.75 * (right - left))
-    prose = [part for part in parts if len(part.text.split()) >= _PROSE_WORDS]
-    starts = Counter(round(p.drawn[0].x) for p in prose if middle[0] <= p.drawn[0].x <= middle[1])
-    if not starts:
-        return None
-    x, _ = starts.most_common(1)[0]
-    column = [p for p in prose if abs(p.drawn[0].x - x) <= 2]
-    if len(column) < _MIN_COLUMN_LINES:
-        return None
-    top = max(p.drawn[0].y for p in column)
-    bottom = min(p.drawn[0].y for p in column)
-    beside = [
-        p
-        for p in prose
-        if p.drawn[0].x < x - 2 * p.drawn[0].size
-        and p.drawn[-1].right <= x + _WIDE_GAP * p.drawn[0].size
-        and bottom <= p.drawn[0].y <= top
-    ]
-    return float(x) if len(beside) >= _MIN_COLUMN_LINES else None
+    xs = sorted(p.drawn[0].x for p in prose if p.drawn[0].x > left + 0.15 * (right - left))
+    clusters: list[list[float]] = []
+    for x in xs:
+        if clusters and x - clusters[-1][-1] <= 2:
+            clusters[-1].append(x)
+        else:
+            clusters.append([x])
+    starts: list[float] = []
+    for cluster in clusters:
+        if len(cluster) < _MIN_COLUMN_LINES:
+            continue
+        x = cluster[0]
+        column = [p for p in prose if x - 0.5 <= p.drawn[0].x <= cluster[-1] + 0.5]
+        top = max(p.drawn[0].y for p in column)
+        bottom = min(p.drawn[0].y for p in column)
+        beside = [
+            p
+            for p in prose
+            if p.drawn[0].x < x - 2 * p.drawn[0].size
+            and p.drawn[-1].right <= x + _WIDE_GAP * p.drawn[-1].size
+            and bottom <= p.drawn[0].y <= top
+        ]
+        if len(beside) >= _MIN_COLUMN_LINES:
+            starts.append(x)
+    return starts
 
 
-def _by_columns(lines: list[_Line], gutter: float) -> list[_Line]:
-    """Lines top to bottom; between lines that cross the gutter, the left column then the right."""
+def _by_columns(lines: list[_Line], starts: list[float]) -> list[_Line]:
+    """Lines top to bottom; between lines that cross a gutter, each column's lines in turn."""
     parts = [part for line in lines for part in _split(line)]
     sizes = sorted(part.drawn[0].size for part in parts)
     tolerance = 2 * sizes[len(sizes) // 2]
 
-    def lane(part: _Line) -> str:
+    def lane(part: _Line) -> int:
+        """The column a line sits in, or -1 for a line that runs across a gutter."""
         first, last = part.drawn[0], part.drawn[-1]
-        if first.x >= gutter - first.size:
-            return "right"
-        return "left" if last.right <= gutter + _WIDE_GAP * last.size else "across"
+        column = sum(start - first.size <= first.x for start in starts)
+        if column < len(starts) and last.right > starts[column] + _WIDE_GAP * last.size:
+            return -1
+        return column
 
-    right_ys = [part.drawn[0].y for part in parts if lane(part) == "right"]
-    top, bottom = max(right_ys) + tolerance, min(right_ys) - tolerance
+    lanes = [lane(part) for part in parts]
+    inner = [part.drawn[0].y for part, where in zip(parts, lanes, strict=True) if where > 0]
+    top, bottom = max(inner) + tolerance, min(inner) - tolerance
     ordered: list[_Line] = []
-    band: dict[str, list[_Line]] = {"left": [], "right": []}
-    for part in sorted(parts, key=lambda p: -p.drawn[0].y):  # stable: same baseline, drawn order
-        where = lane(part)
-        if where == "across" or not bottom <= part.drawn[0].y <= top:
-            ordered += band["left"] + band["right"]
-            band = {"left": [], "right": []}
+    band: list[list[_Line]] = [[] for _ in range(len(starts) + 1)]
+    # Top to bottom; the sort is stable, so lines on one baseline keep their drawn order.
+    for part, where in sorted(zip(parts, lanes, strict=True), key=lambda p: -p[0].drawn[0].y):
+        if where < 0 or not bottom <= part.drawn[0].y <= top:
+            ordered += [line for column in band for line in column]
+            band = [[] for _ in range(len(starts) + 1)]
             ordered.append(part)
         else:
             band[where].append(part)
-    return ordered + band["left"] + band["right"]
+    return ordered + [line for column in band for line in column]
 
 
 @dataclass
