@@ -167,6 +167,27 @@ def test_admonition_markers_are_dropped(tmp_path: Path) -> None:
     assert answers(document) == ["Keep backups.", "Use care."]
 
 
+def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: Path) -> None:
+    text = (
+        "# Harbour notes\n\n"
+        "The harbour handled 900 tonnes in October.[^1] Storms closed the quay<sup>2</sup> for\n"
+        "four days. The basin covers 3 km<sup>2</sup>.\n\n"
+        '<h3 name="ferry">\nWhen does the ferry leave?\n</h3>\n\n'
+        "The ferry leaves at nine.\n\n"
+        "[^1]: Harbour log, 2030.\n"
+    )
+    document = load(tmp_path, "notes.md", text)
+    sentences = answers(document)
+    assert "The harbour handled 900 tonnes in October." in sentences
+    assert "Storms closed the quay for four days." in sentences
+    assert "The basin covers 3 km2." in sentences
+    assert "Harbour log, 2030." in sentences
+    assert "When does the ferry leave?" not in sentences
+    ferry = document.text.index("The ferry leaves")
+    block = next(b for b in document.blocks if b.start <= ferry < b.end)
+    assert block.section == "When does the ferry leave?"
+
+
 # --- HTML ----------------------------------------------------------------------------------
 
 

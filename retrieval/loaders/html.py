@@ -52,6 +52,19 @@ def read_html(markup: str, builder: DocumentBuilder) -> None:
     walker.flush()
 
 
+def read_html_fragment(markup: str, builder: DocumentBuilder) -> None:
+    """Add the blocks of a piece of HTML inside another format (an HTML block in Markdown):
+    its headings are headings, its tables rows, its paragraphs paragraphs."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    for tag in soup.find_all(list(_DROPPED)):
+        tag.decompose()
+    walker = _Walker(builder)
+    walker.walk(soup)
+    walker.flush()
+
+
 class _Walker:
     """Collects inline text until a block element ends it."""
 
@@ -162,4 +175,13 @@ def _is_note_mark(tag: Any, before: str) -> bool:
     in_page = any(str(link.get("href", "")).startswith("#") for link in links)
     if _NOTE_ROLES.search(marked) or (in_page and (bracketed or tag.name == "sup")):
         return True
-    return tag.name == "sup" and (bracketed or _MARKED_WORD.search(before.rstrip()) is not None)
+    return tag.name == "sup" and (bracketed or glued_note_mark(text, before))
+
+
+def glued_note_mark(text: str, before: str) -> bool:
+    """Whether a superscript's text, after the running text `before`, is a note mark: a number
+    (or `[n]`) after a stop or a word of four letters or more, not an exponent."""
+    text = " ".join(text.split())
+    if not _NOTE_MARK.match(text):
+        return False
+    return text.startswith("[") or _MARKED_WORD.search(before.rstrip()) is not None
