@@ -181,6 +181,8 @@ def _by_columns(lines: list[_Line], starts: list[float]) -> list[_Line]:
 
     lanes = [lane(part) for part in parts]
     inner = [part.drawn[0].y for part, where in zip(parts, lanes, strict=True) if where > 0]
+    if not inner:  # every line of the columns runs across a gutter: not columns after all
+        return _by_runs(lines)
     top, bottom = max(inner) + tolerance, min(inner) - tolerance
     ordered: list[_Line] = []
     band: list[list[_Line]] = [[] for _ in range(len(starts) + 1)]
