@@ -241,7 +241,10 @@ def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_
         "&nbsp; 40 characters: card readers</td><td>Short names travel far.</td></tr>"
         "<tr><td><code>q</code>: value <code>1</code>-<code>9</code> (<code>9</code> is best)</td>"
         "<td><p>Sets the level</p><p>for all files.</p></td></tr></table>"
-        "<table><tr><th>Status:</th><td>Stable</td></tr></table></body></html>"
+        "<table><tr><th>Status:</th><td>Stable</td></tr></table>"
+        "<table><tr><td>Tokens:<table><tr><td><code>sec</code></td><td>seconds</td></tr>"
+        "<tr><td><code>msec</code></td><td>milliseconds</td></tr></table></td></tr></table>"
+        "</body></html>"
     )
     document = load(tmp_path, "t.html", page)
     sentences = answers(document)
@@ -252,6 +255,8 @@ def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_
     assert "q: value 1-9 (9 is best) · Sets the level for all files." in sentences
     # A row header pairs with its value.
     assert "Status: Stable" in sentences
+    # A table inside a cell: its rows are lines, its cells apart.
+    assert "sec seconds" in sentences and "msec milliseconds" in sentences
     assert ("heading", "Limits of name length") in kinds(document)
     chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
     for chunk in chunks:

@@ -136,8 +136,9 @@ class _Walker:
 
 def _text_of(tag: Any) -> str:
     """The text of an element as a person reads it: inline markup flows inside its words
-    ("<code>1</code>-<code>100</code>" is "1-100"), blocks inside it are set apart by a space, and
-    a `<br>` starts a new line (entries listed one per line in a cell are not one sentence).
+    ("<code>1</code>-<code>100</code>" is "1-100"), blocks and cells inside it are set apart by a
+    space, and a `<br>` or a row of a table inside it starts a new line (entries listed one per
+    line in a cell are not one sentence).
     Note marks are left out as in running text.
 
     Measured on the real-docs set: a new line for every block in a cell too (its paragraphs and
@@ -155,9 +156,11 @@ def _text_of(tag: Any) -> str:
             elif isinstance(child, Tag):
                 if child.name in ("sup", "a") and _is_note_mark(child, lines[-1]):
                     continue
-                if child.name == "br":
+                if child.name in ("br", "tr"):  # a row of a table inside the cell: a line
                     lines.append("")
-                elif child.name in _BLOCKS:
+                    visit(child)
+                    lines.append("")
+                elif child.name in _BLOCKS or child.name in ("td", "th"):
                     lines[-1] += " "
                     visit(child)
                     lines[-1] += " "
