@@ -82,7 +82,7 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
 def table_row_text(headers: list[str], cells: list[str]) -> str:
     """One table row as a person reads it: `Header: cell · Header: cell` (bare cells without headers).
 
-    A cell of several lines (paragraphs of a Word cell, `<br>` in HTML) keeps them as lines, so a
+    A cell of several lines (`<br>` in an HTML cell) keeps them as lines, so a
     line without a final stop does not run into the next one as one sentence.
     """
     parts = []
