@@ -167,6 +167,27 @@ def test_admonition_markers_are_dropped(tmp_path: Path) -> None:
     assert answers(document) == ["Keep backups.", "Use care."]
 
 
+def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: Path) -> None:
+    text = (
+        "# Harbour notes\n\n"
+        "The harbour handled 900 tonnes in October.[^1] Storms closed the quay<sup>2</sup> for\n"
+        "four days. The basin covers 3 km<sup>2</sup>.\n\n"
+        '<h3 name="ferry">\nWhen does the ferry leave?\n</h3>\n\n'
+        "The ferry leaves at nine.\n\n"
+        "[^1]: Harbour log, 2030.\n"
+    )
+    document = load(tmp_path, "notes.md", text)
+    sentences = answers(document)
+    assert "The harbour handled 900 tonnes in October." in sentences
+    assert "Storms closed the quay for four days." in sentences
+    assert "The basin covers 3 km2." in sentences
+    assert "Harbour log, 2030." in sentences
+    assert "When does the ferry leave?" not in sentences
+    ferry = document.text.index("The ferry leaves")
+    block = next(b for b in document.blocks if b.start <= ferry < b.end)
+    assert block.section == "When does the ferry leave?"
+
+
 # --- HTML ----------------------------------------------------------------------------------
 
 
@@ -188,6 +209,59 @@ def test_html_inline_tags_flow_and_boilerplate_is_dropped(tmp_path: Path) -> Non
     for gone in ("Home", "Visit", "Site name", "Copyright"):
         assert gone not in document.text
     assert ("code", "GET /tickets") in kinds(document)
+
+
+def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
+    page = (
+        "<html><body><h1>Harbour report</h1>"
+        "<p>The harbour handled 900 tonnes in October.<sup>12</sup> Storms closed the quay"
+        "<sup><a href='#n2'>[2]</a></sup> for four days.</p>"
+        "<p>Repairs cost 40 million<a href='#fn3' class='footnote-ref'>3</a> in total.</p>"
+        "<p>The basin covers 3 km<sup>2</sup> and holds 10<sup>6</sup> litres, see "
+        "<a href='#tides'>tides</a>.</p>"
+        "<ol><li id='n2'>Harbour log.</li></ol></body></html>"
+    )
+    document = load(tmp_path, "h.html", page)
+    sentences = answers(document)
+    assert "The harbour handled 900 tonnes in October." in sentences
+    assert "Storms closed the quay for four days." in sentences
+    assert "Repairs cost 40 million in total." in sentences
+    # Exponents are not note marks, and an in-page link with words is text.
+    assert "The basin covers 3 km2 and holds 106 litres, see tides." in sentences
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+
+
+def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_path: Path) -> None:
+    page = (
+        "<html><body><h2>Limits of <code>name</code> length</h2><table>"
+        "<tr><td>Pick a limit for the systems you need:<br/>&nbsp; 14 characters: old tapes<br/>"
+        "&nbsp; 40 characters: card readers</td><td>Short names travel far.</td></tr>"
+        "<tr><td><code>q</code>: value <code>1</code>-<code>9</code> (<code>9</code> is best)</td>"
+        "<td><p>Sets the level</p><p>for all files.</p></td></tr></table>"
+        "<table><tr><th>Status:</th><td>Stable</td></tr></table>"
+        "<table><tr><td>Tokens:<table><tr><td><code>sec</code></td><td>seconds</td></tr>"
+        "<tr><td><code>msec</code></td><td>milliseconds</td></tr></table></td></tr></table>"
+        "</body></html>"
+    )
+    document = load(tmp_path, "t.html", page)
+    sentences = answers(document)
+    # A <br> in a cell ends a line: the entries are not one long sentence.
+    assert "14 characters: old tapes" in sentences
+    assert "40 characters: card readers · Short names travel far." in sentences
+    # Inline markup inside a cell flows without added spaces; paragraphs in a cell flow on.
+    assert "q: value 1-9 (9 is best) · Sets the level for all files." in sentences
+    # A row header pairs with its value.
+    assert "Status: Stable" in sentences
+    # A table inside a cell: its rows are lines, its cells apart.
+    assert "sec seconds" in sentences and "msec milliseconds" in sentences
+    assert ("heading", "Limits of name length") in kinds(document)
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
 
 
 # --- PDF -----------------------------------------------------------------------------------
@@ -380,6 +454,121 @@ def test_two_column_pdf_reads_each_column_down(tmp_path: Path) -> None:
     document = load(tmp_path, "columns.pdf", bytes(writer.output()))
     sentences = answers(document)
     assert " ".join(left) in sentences and " ".join(right) in sentences
+
+
+def test_two_column_pdf_drawn_line_by_line_across_reads_each_column_down(tmp_path: Path) -> None:
+    """The columns' lines are drawn alternately, left then right on each baseline (as some PDF
+    writers do); the page comes after a page of prose, so its page number is checked too."""
+    from fpdf import FPDF
+
+    left = [
+        "The northern station records the",
+        "wind speed every ten minutes and",
+        "sends the readings to the archive",
+        "over a radio link that was set up",
+        "by the coast guard in the spring.",
+    ]
+    right = [
+        "The southern station measures the",
+        "rainfall once an hour and keeps",
+        "its own log on a memory card that",
+        "a ranger collects by hand on the",
+        "first working day of every month.",
+    ]
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.multi_cell(0, 6, "The coast has two weather stations that are run by volunteers.")
+    writer.add_page()
+    writer.set_font("helvetica", size=16)
+    writer.text(10, 15, "Weather Stations")
+    writer.set_font("helvetica", size=10)
+    for i, (left_line, right_line) in enumerate(zip(left, right, strict=True)):
+        writer.text(10, 30 + 6 * i, left_line)
+        writer.text(110, 30 + 6 * i, right_line)
+    writer.text(10, 70, "A line that runs across the whole page below both columns ends the page.")
+    document = load(tmp_path, "columns.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    assert " ".join(left) in sentences and " ".join(right) in sentences
+    assert "A line that runs across the whole page below both columns ends the page." in sentences
+    assert ("heading", "Weather Stations") in kinds(document)
+    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
+    pages = {}
+    for chunk in chunks:
+        for start, end in chunk.answer_spans():
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+            pages[document.text[start:end]] = chunk.page_of(start, end)
+    assert pages[" ".join(left)] == 2 and pages[" ".join(right)] == 2
+    assert pages["The coast has two weather stations that are run by volunteers."] == 1
+
+
+def test_three_column_pdf_drawn_line_by_line_reads_each_column_down(tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    columns = [
+        ["The first column says that", "the ferry leaves the pier at", "nine each morning and comes", "back from the island by six", "in the evening all summer."],
+        ["The second column says the", "museum opens its doors at", "ten and closes them again at", "four except on the days when", "the harbour has a festival."],
+        ["The third column says that", "the bakery on the square sells", "bread until noon and then", "shuts for a long lunch that", "lasts until the late bus."],
+    ]  # fmt: skip
+    writer = FPDF()
+    writer.set_font("helvetica", size=9)
+    writer.add_page()
+    for i in range(5):
+        for x, lines in zip((10, 75, 140), columns, strict=True):
+            writer.text(x, 30 + 5 * i, lines[i])
+    document = load(tmp_path, "three.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    for lines in columns:
+        assert " ".join(lines) in sentences
+
+
+def test_pdf_glossary_of_terms_beside_definitions_stays_row_by_row(tmp_path: Path) -> None:
+    """Short terms beside long definitions are a table, not two columns of prose."""
+    from fpdf import FPDF
+
+    rows = [
+        ("Ferry", "the boat that crosses to the island twice a day."),
+        ("Pier", "the wooden walkway where the ferry ties up at night."),
+        ("Quay", "the stone wall that the fishing boats unload against."),
+        ("Slipway", "the ramp that boats are hauled up for their repairs."),
+        ("Buoy", "a float that marks the channel for boats coming in."),
+    ]
+    writer = FPDF()
+    writer.set_font("helvetica", size=10)
+    writer.add_page()
+    for i, (term, definition) in enumerate(rows):
+        writer.text(10, 30 + 6 * i, term)
+        writer.text(60, 30 + 6 * i, definition)
+    document = load(tmp_path, "glossary.pdf", bytes(writer.output()))
+    for term, definition in rows:
+        assert f"{term} {definition}" in document.text
+
+
+def test_pdf_text_drawn_out_of_order_is_read_top_down(tmp_path: Path) -> None:
+    """A page that draws its section banner (lower on the page) before the text at its top that
+    carries on the sentence from the page before: the sentence is read whole across the break."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.text(10, 280, "For example, the harbour master keeps the spare keys")
+    writer.add_page()
+    writer.set_font("helvetica", size=14)
+    writer.text(10, 60, "The Quay Works")
+    writer.set_font("helvetica", size=11)
+    writer.text(10, 70, "The quay was rebuilt in stone after the great storm of the winter.")
+    writer.text(10, 20, "in a locked box beside the lighthouse door.")
+    document = load(tmp_path, "order.pdf", bytes(writer.output()))
+    sentences = answers(document)
+    whole = "For example, the harbour master keeps the spare keys in a locked box beside the lighthouse door."
+    assert whole in sentences
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["The Quay Works"]
+    start = document.text.index(whole)
+    assert (
+        document.page_at(start) == 1 and document.page_at(document.text.index("in a locked")) == 2
+    )
+    assert document.text.index("The Quay Works") > start
 
 
 def test_endnote_digits_are_dropped_and_quotes_still_verify(tmp_path: Path) -> None:

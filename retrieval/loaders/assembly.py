@@ -80,10 +80,14 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
 
 
 def table_row_text(headers: list[str], cells: list[str]) -> str:
-    """One table row as a person reads it: `Header: cell · Header: cell` (bare cells without headers)."""
+    """One table row as a person reads it: `Header: cell · Header: cell` (bare cells without headers).
+
+    A cell of several lines (`<br>` in an HTML cell) keeps them as lines, so a
+    line without a final stop does not run into the next one as one sentence.
+    """
     parts = []
     for i, cell in enumerate(cells):
-        cell = flow(cell)
+        cell = "\n".join(line for line in map(flow, cell.split("\n")) if line)
         if not cell:
             continue
         header = flow(headers[i]) if i < len(headers) else ""
@@ -117,7 +121,9 @@ class DocumentBuilder:
         `tight` joins it to the previous block with one newline (rows of one table, items of one
         list); otherwise a blank line separates blocks.
         """
-        if kind != "code":
+        if kind == "table_row":  # a row keeps the line breaks inside its cells
+            text = "\n".join(line for line in map(flow, text.split("\n")) if line)
+        elif kind != "code":
             text = flow(text)
         else:
             text = unicodedata.normalize("NFKC", text).strip("\n").rstrip()

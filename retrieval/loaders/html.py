@@ -3,6 +3,7 @@ elements flow inside sentences, and navigation, page headers, footers and asides
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
@@ -17,6 +18,14 @@ _BLOCKS = {
     "figure", "figcaption", "address", "center", "details", "summary", "fieldset", "hr",
     "body", "html", "caption", "li", "table", "pre", "header", "br",
 } | _HEADINGS  # fmt: skip
+# An endnote or footnote reference: "[3]", "12", "3, 4", "iv", "*", "†" set as a superscript or as
+# a link to a note on the same page. It is glued to the word it marks ("users.12"), so it is left
+# out of the sentence text.
+_NOTE_MARK = re.compile(r"^\[?(?:\d{1,3}|[ivx]{1,4}|[a-z]|[*†‡§])(?:\s*[,–-]\s*\d{1,3})*\]?$")
+_NOTE_ROLES = re.compile(r"noteref|footnote|endnote|fnref", re.IGNORECASE)
+# A bare superscript number is an exponent after a number or a short unit ("10<sup>6</sup>",
+# "m<sup>2</sup>"), a note mark after a stop or a word of four letters or more.
+_MARKED_WORD = re.compile(r"(?:[A-Za-z]{4}|[.,;:!?)\"\u201d])$")
 
 
 def read_html(markup: str, builder: DocumentBuilder) -> None:
@@ -36,10 +45,23 @@ def read_html(markup: str, builder: DocumentBuilder) -> None:
     root: Any = soup.find("main") or soup.find("article") or soup.body or soup
     if not title:
         heading = root.find(["h1", "h2"])
-        title = flow(heading.get_text(" ")) if heading else ""
+        title = flow(_text_of(heading)) if heading else ""
     builder.title = title
     walker = _Walker(builder)
     walker.walk(root)
+    walker.flush()
+
+
+def read_html_fragment(markup: str, builder: DocumentBuilder) -> None:
+    """Add the blocks of a piece of HTML inside another format (an HTML block in Markdown):
+    its headings are headings, its tables rows, its paragraphs paragraphs."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    for tag in soup.find_all(list(_DROPPED)):
+        tag.decompose()
+    walker = _Walker(builder)
+    walker.walk(soup)
     walker.flush()
 
 
@@ -70,12 +92,14 @@ class _Walker:
             if not isinstance(child, Tag):
                 continue
             name = child.name
+            if name in ("sup", "a") and _is_note_mark(child, "".join(self.inline)):
+                continue
             if name not in _BLOCKS:
                 self.walk(child)
                 continue
             self.flush()
             if name in _HEADINGS:
-                self.builder.heading(child.get_text(" "))
+                self.builder.heading(flow(_text_of(child)))
             elif name == "pre":
                 self.builder.add("code", child.get_text())
             elif name == "table":
@@ -92,14 +116,81 @@ class _Walker:
     def table(self, table: Any) -> None:
         caption = table.find("caption")
         if caption is not None:
-            self.builder.add("paragraph", caption.get_text(" "))
+            self.builder.add("paragraph", _text_of(caption))
         headers: list[str] = []
         for row in table.find_all("tr"):
             if row.find_parent("table") is not table:
                 continue
             cells = row.find_all(["th", "td"], recursive=False)
-            texts = [cell.get_text(" ") for cell in cells]
+            texts = [_text_of(cell) for cell in cells]
             if not headers and cells and all(cell.name == "th" for cell in cells):
                 headers = texts
                 continue
+            if not headers and len(cells) == 2 and cells[0].name == "th":
+                # A row header beside its value ("Status: | Base"): the pair reads as one line.
+                label = flow(texts[0]).rstrip(":")
+                self.builder.add("table_row", table_row_text([label], texts[1:]), tight=True)
+                continue
             self.builder.add("table_row", table_row_text(headers, texts), tight=True)
+
+
+def _text_of(tag: Any) -> str:
+    """The text of an element as a person reads it: inline markup flows inside its words
+    ("<code>1</code>-<code>100</code>" is "1-100"), blocks and cells inside it are set apart by a
+    space, and a `<br>` or a row of a table inside it starts a new line (entries listed one per
+    line in a cell are not one sentence).
+    Note marks are left out as in running text.
+
+    Measured on the real-docs set: a new line for every block in a cell too (its paragraphs and
+    list items) cost one right answer (a cell's title line parted from the sentence after it)."""
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    lines: list[str] = [""]
+
+    def visit(node: Any) -> None:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, PreformattedString):  # comments, doctypes
+                    lines[-1] += str(child)
+            elif isinstance(child, Tag):
+                if child.name in ("sup", "a") and _is_note_mark(child, lines[-1]):
+                    continue
+                if child.name in ("br", "tr"):  # a row of a table inside the cell: a line
+                    lines.append("")
+                    visit(child)
+                    lines.append("")
+                elif child.name in _BLOCKS or child.name in ("td", "th"):
+                    lines[-1] += " "
+                    visit(child)
+                    lines[-1] += " "
+                else:
+                    visit(child)
+
+    visit(tag)
+    return "\n".join(line for line in (flow(text) for text in lines) if line)
+
+
+def _is_note_mark(tag: Any, before: str) -> bool:
+    """Whether a `<sup>` or `<a>` is a reference to a note: one marked as such by its class or
+    role, a link to a note on the page, a superscript in brackets, or a superscript number glued
+    after a word or a stop."""
+    text = " ".join(tag.get_text(" ").split())
+    if not _NOTE_MARK.match(text):
+        return False
+    marked = " ".join([*tag.get("class", []), str(tag.get("role", ""))])
+    bracketed = text.startswith("[")
+    links = [tag] if tag.name == "a" else tag.find_all("a")
+    in_page = any(str(link.get("href", "")).startswith("#") for link in links)
+    if _NOTE_ROLES.search(marked) or (in_page and (bracketed or tag.name == "sup")):
+        return True
+    return tag.name == "sup" and (bracketed or glued_note_mark(text, before))
+
+
+def glued_note_mark(text: str, before: str) -> bool:
+    """Whether a superscript's text, after the running text `before`, is a note mark: a number
+    (or `[n]`) after a stop or a word of four letters or more, not an exponent."""
+    text = " ".join(text.split())
+    if not _NOTE_MARK.match(text):
+        return False
+    return text.startswith("[") or _MARKED_WORD.search(before.rstrip()) is not None

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from retrieval.loaders.assembly import DocumentBuilder, table_row_text
+from retrieval.loaders.html import glued_note_mark, read_html_fragment
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
@@ -14,6 +15,10 @@ _ADMONITION = re.compile(r"^\s*:::\s*\w*[^\n]*$", re.MULTILINE)
 _CALLOUT = re.compile(r"^\[!\w+\]\s*")
 # Python-Markdown / MkDocs admonitions: a `!!! note "Title"` line, then the body indented.
 _INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
+# A footnote reference `[^1]` glued to a word, or the `[^1]:` that opens the note itself.
+_FOOTNOTE = re.compile(r"^\[\^[^\]\s]{1,30}\]:\s*|\[\^[^\]\s]{1,30}\]")
+_SUP_OPEN = re.compile(r"^<sup\b[^>]*>$", re.IGNORECASE)
+_SUP_CLOSE = re.compile(r"^</sup\s*>$", re.IGNORECASE)
 
 
 def _unwrap_admonitions(text: str) -> str:
@@ -85,26 +90,36 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         elif kind in ("fence", "code_block"):
             builder.add("code", token.content)
         elif kind == "html_block":
-            builder.add("paragraph", _html_fragment_text(token.content))
+            read_html_fragment(token.content, builder)
         i += 1
     if not builder.title:
         builder.title = first_heading
 
 
 def _inline_text(token: Any) -> str:
-    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go."""
+    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go,
+    and note marks (`[^1]`, a `<sup>` number glued to a word) are left out."""
     parts: list[str] = []
-    for child in token.children or []:
-        if child.type in ("text", "code_inline"):
+    children = list(token.children or [])
+    skip_to = -1
+    for i, child in enumerate(children):
+        if i < skip_to:
+            continue
+        if child.type == "text":
+            parts.append(_FOOTNOTE.sub("", child.content))
+        elif child.type == "code_inline":
             parts.append(child.content)
+        elif child.type == "html_inline" and _SUP_OPEN.match(child.content):
+            close = next(
+                (j for j in range(i + 1, len(children)) if _SUP_CLOSE.match(children[j].content)),
+                None,
+            )
+            if close is not None:
+                inner = "".join(c.content for c in children[i + 1 : close] if c.type == "text")
+                if glued_note_mark(inner, "".join(parts)):
+                    skip_to = close + 1
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
         elif child.type == "image":
             parts.append(_inline_text(child))
     return "".join(parts)
-
-
-def _html_fragment_text(markup: str) -> str:
-    from bs4 import BeautifulSoup
-
-    return BeautifulSoup(markup, "html.parser").get_text(" ")

@@ -1,5 +1,6 @@
-"""PDF through pypdf, page by page: running headers and footers dropped, wrapped lines and
-line-end hyphens joined across pages, and each page's span kept so a quote knows its page."""
+"""PDF through pypdf, page by page: lines in reading order (columns read down, see
+reading_order.py), running headers and footers dropped, wrapped lines and line-end hyphens
+joined across pages, and each page's span kept so a quote knows its page."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from retrieval.loaders.assembly import (
     looks_like_heading,
     table_row_text,
 )
+from retrieval.loaders.reading_order import page_lines
 
 _BULLET = re.compile(r"^(?:[-•◦▪‣*]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
@@ -57,10 +59,7 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             if reader.is_encrypted:
                 raise UnreadableFileError("the PDF is encrypted; save an unencrypted copy")
             pages = [
-                [
-                    _without_endnote_marks(flow(line))
-                    for line in (page.extract_text() or "").split("\n")
-                ]
+                [_without_endnote_marks(flow(line)) for line in page_lines(page)]
                 for page in reader.pages
             ]
             metadata_title = (reader.metadata.title if reader.metadata else None) or ""

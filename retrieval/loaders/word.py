@@ -7,7 +7,7 @@ import zipfile
 from typing import Any
 
 from retrieval.errors import UnreadableFileError
-from retrieval.loaders.assembly import DocumentBuilder, table_row_text
+from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
 
 
 def read_docx(data: bytes, builder: DocumentBuilder) -> None:
@@ -45,7 +45,9 @@ def _paragraph(paragraph: Any, builder: DocumentBuilder) -> None:
 
 
 def _table(table: Any, builder: DocumentBuilder) -> None:
-    rows = [[cell.text for cell in row.cells] for row in table.rows]
+    # A cell's paragraphs and line breaks flow on: in a narrow cell they often wrap one term
+    # ("Space-Ground" / "Transport Protocol"), which lines of its own would cut in two.
+    rows = [[flow(cell.text) for cell in row.cells] for row in table.rows]
     if not rows:
         return
     headers = rows[0] if len(rows) > 1 else []

@@ -1,0 +1,243 @@
+"""A PDF page's lines in reading order, from pypdf's text and where each piece of it is drawn.
+
+pypdf reads a page in the order its content stream draws the text. That is usually the reading
+order, but not always: a two-column page may draw its columns line by line across the page, and
+a page may draw a boxed heading before the text that carries on from the page before. Here the
+lines keep pypdf's text; only their order changes:
+
+- a page with columns of prose (a column: several lines of several words starting at one x,
+  beside lines of several words that end before it) is read column by column, band by band
+  between the lines that cross a gutter;
+- otherwise a run of lines drawn after a run that lies below it, in the same horizontal span, is
+  moved before it; runs side by side keep the order they are drawn in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# Width of an average glyph, in font sizes: only used to guess where a piece of text ends.
+_GLYPH_WIDTH = 0.5
+# A gap wider than this many font sizes between two pieces of one line separates them.
+_WIDE_GAP = 2.0
+# Words a piece needs to count as a line of prose in a column; pieces a column needs.
+_PROSE_WORDS = 4
+_MIN_COLUMN_LINES = 4
+
+
+@dataclass
+class _Piece:
+    """Text drawn in one go, where it starts (x, baseline y) and about where it ends."""
+
+    text: str
+    x: float
+    y: float
+    size: float
+
+    @property
+    def right(self) -> float:
+        return self.x + len(self.text.strip()) * self.size * _GLYPH_WIDTH
+
+
+@dataclass
+class _Line:
+    """One line of pypdf's text and the pieces it was drawn in."""
+
+    pieces: list[_Piece] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(piece.text for piece in self.pieces)
+
+    @property
+    def drawn(self) -> list[_Piece]:
+        return [piece for piece in self.pieces if piece.text.strip()]
+
+
+def page_lines(page: Any) -> list[str]:
+    """The lines of a pypdf page in reading order (pypdf's own order when positions are unsure)."""
+    fragments: list[tuple[str, list[float], float]] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], _font: Any, size: float) -> None:
+        fragments.append((text, _times(tm, cm), size))
+
+    output = page.extract_text(visitor_text=visit) or ""
+    lines = _lines(fragments)
+    if lines is None or "\n".join(line.text for line in lines) != output.rstrip("\n"):
+        return output.split("\n")
+    starts = _columns(lines)
+    ordered = _by_columns(lines, starts) if starts else _by_runs(lines)
+    return [line.text for line in ordered]
+
+
+def _times(tm: list[float], cm: list[float]) -> list[float]:
+    """The text matrix times the transformation matrix: where the text is drawn on the page."""
+    a, b, c, d, e, f = (float(v) for v in tm)
+    a2, b2, c2, d2, e2, f2 = (float(v) for v in cm)
+    return [
+        a * a2 + b * c2,
+        a * b2 + b * d2,
+        c * a2 + d * c2,
+        c * b2 + d * d2,
+        e * a2 + f * c2 + e2,
+        e * b2 + f * d2 + f2,
+    ]
+
+
+def _lines(fragments: list[tuple[str, list[float], float]]) -> list[_Line] | None:
+    """pypdf's lines, each with its pieces; None when a piece's place is unknown (rotated text,
+    or a line break inside a piece) and the page keeps pypdf's order."""
+    lines = [_Line()]
+    for text, matrix, size in fragments:
+        head, *rest = text.split("\n")
+        if rest and any(part.strip() for part in rest):
+            return None  # text after a break inside a piece: its place is not known
+        if head:
+            if head.strip() and (abs(matrix[1]) > 1e-3 or abs(matrix[2]) > 1e-3 or matrix[0] <= 0):
+                return None  # rotated or mirrored text
+            scale = math.hypot(matrix[2], matrix[3]) or 1.0
+            lines[-1].pieces.append(_Piece(head, matrix[4], matrix[5], size * scale))
+        for _ in rest:
+            lines.append(_Line())
+    if not lines[-1].pieces:
+        lines.pop()
+    return lines
+
+
+def _split(line: _Line) -> list[_Line]:
+    """A line cut where its pieces leave a wide gap (text of two columns drawn on one line)."""
+    parts = [_Line()]
+    previous: _Piece | None = None
+    for piece in line.pieces:
+        if (
+            previous is not None
+            and piece.text.strip()
+            and piece.x > previous.right + _WIDE_GAP * piece.size
+            and abs(piece.y - previous.y) < piece.size
+        ):
+            parts.append(_Line())
+            piece = _Piece(piece.text.lstrip(), piece.x, piece.y, piece.size)
+        if parts[-1].pieces or piece.text.strip():
+            parts[-1].pieces.append(piece)
+        if piece.text.strip():
+            previous = piece
+    return [part for part in parts if part.drawn]
+
+
+def _columns(lines: list[_Line]) -> list[float]:
+    """Where each column of prose after the first starts (x), or [] for a page of one column.
+
+    A column starts where several lines of prose start, beside several lines of prose on its left
+    that end before it, in the same stretch of the page.
+    """
+    parts = [part for line in lines for part in _split(line)]
+    prose = [part for part in parts if len(part.text.split()) >= _PROSE_WORDS]
+    if not prose:
+        return []
+    left = min(part.drawn[0].x for part in parts)
+    right = max(part.drawn[-1].right for part in parts)
+    xs = sorted(p.drawn[0].x for p in prose if p.drawn[0].x > left + 0.15 * (right - left))
+    clusters: list[list[float]] = []
+    for x in xs:
+        if clusters and x - clusters[-1][-1] <= 2:
+            clusters[-1].append(x)
+        else:
+            clusters.append([x])
+    starts: list[float] = []
+    for cluster in clusters:
+        if len(cluster) < _MIN_COLUMN_LINES:
+            continue
+        x = cluster[0]
+        column = [p for p in prose if x - 0.5 <= p.drawn[0].x <= cluster[-1] + 0.5]
+        top = max(p.drawn[0].y for p in column)
+        bottom = min(p.drawn[0].y for p in column)
+        beside = [
+            p
+            for p in prose
+            if p.drawn[0].x < x - 2 * p.drawn[0].size
+            and p.drawn[-1].right <= x + _WIDE_GAP * p.drawn[-1].size
+            and bottom <= p.drawn[0].y <= top
+        ]
+        if len(beside) >= _MIN_COLUMN_LINES:
+            starts.append(x)
+    return starts
+
+
+def _by_columns(lines: list[_Line], starts: list[float]) -> list[_Line]:
+    """Lines top to bottom; between lines that cross a gutter, each column's lines in turn."""
+    parts = [part for line in lines for part in _split(line)]
+    sizes = sorted(part.drawn[0].size for part in parts)
+    tolerance = 2 * sizes[len(sizes) // 2]
+
+    def lane(part: _Line) -> int:
+        """The column a line sits in, or -1 for a line that runs across a gutter."""
+        first, last = part.drawn[0], part.drawn[-1]
+        column = sum(start - first.size <= first.x for start in starts)
+        if column < len(starts) and last.right > starts[column] + _WIDE_GAP * last.size:
+            return -1
+        return column
+
+    lanes = [lane(part) for part in parts]
+    inner = [part.drawn[0].y for part, where in zip(parts, lanes, strict=True) if where > 0]
+    if not inner:  # every line of the columns runs across a gutter: not columns after all
+        return _by_runs(lines)
+    top, bottom = max(inner) + tolerance, min(inner) - tolerance
+    ordered: list[_Line] = []
+    band: list[list[_Line]] = [[] for _ in range(len(starts) + 1)]
+    # Top to bottom; the sort is stable, so lines on one baseline keep their drawn order.
+    for part, where in sorted(zip(parts, lanes, strict=True), key=lambda p: -p[0].drawn[0].y):
+        if where < 0 or not bottom <= part.drawn[0].y <= top:
+            ordered += [line for column in band for line in column]
+            band = [[] for _ in range(len(starts) + 1)]
+            ordered.append(part)
+        else:
+            band[where].append(part)
+    return ordered + [line for column in band for line in column]
+
+
+@dataclass
+class _Run:
+    """Lines drawn one below the other, and the box they cover."""
+
+    lines: list[_Line]
+
+    @property
+    def top(self) -> float:
+        return max(line.drawn[0].y for line in self.lines)
+
+    @property
+    def bottom(self) -> float:
+        return min(line.drawn[0].y for line in self.lines)
+
+    def overlaps(self, other: _Run) -> bool:
+        left = min(p.x for line in self.lines for p in line.drawn)
+        right = max(p.right for line in self.lines for p in line.drawn)
+        other_left = min(p.x for line in other.lines for p in line.drawn)
+        other_right = max(p.right for line in other.lines for p in line.drawn)
+        return left < other_right and other_left < right
+
+
+def _by_runs(lines: list[_Line]) -> list[_Line]:
+    """Runs of lines in drawn order, except that a run drawn after one lying below it in the same
+    horizontal span is read before it."""
+    runs: list[_Run] = []
+    for line in lines:
+        if not line.drawn:
+            continue
+        first = line.drawn[0]
+        if runs and first.y <= runs[-1].lines[-1].drawn[0].y + 0.5 * first.size:
+            runs[-1].lines.append(line)
+        else:
+            runs.append(_Run([line]))
+    ordered: list[_Run] = []
+    for run in runs:
+        size = run.lines[0].drawn[0].size
+        below = [
+            i
+            for i, earlier in enumerate(ordered)
+            if earlier.top < run.bottom - size and earlier.overlaps(run)
+        ]
+        ordered.insert(below[0] if below else len(ordered), run)
+    return [line for run in ordered for line in run.lines]
