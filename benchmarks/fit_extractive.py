@@ -101,6 +101,10 @@ def collect(split: str, limit: int | None) -> list[dict[str, Any]]:
             parts.append(
                 {
                     "unknown": bool(backend.unknown_names(part)),
+                    # The question part and sentences, for a model scoring the pairs
+                    # (benchmarks/train_answer_scorer.py); the fit reads only the features.
+                    "question": part,
+                    "texts": [c.text for c in found],
                     "candidates": [
                         [*c.features, float(answerable and contains_key(c.text, answers[0]))]
                         for c in found
@@ -166,15 +170,20 @@ def ranked_by(
     questions: list[dict[str, Any]],
     score: Callable[[np.ndarray], np.ndarray],
     coverage: Callable[[np.ndarray], np.ndarray],
+    similar: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Ranked:
-    """`ranked` with any score, and any value standing in for coverage in the refusal rule."""
+    """`ranked` with any score, and any values standing in for coverage and similarity in the
+    refusal rule. A candidate row may carry extra columns after the features (before the label):
+    the answer scorer's probability (`with_probabilities`)."""
     similarity = FEATURES.index("similarity")
+    similar = similar or (lambda rows: rows[:, similarity])
     out: Ranked = []
     for q in questions:
         parts: list[tuple[bool, list[float], list[float], list[float], list[float]] | None] = []
         for part in q["parts"]:
+            width = len(part["candidates"][0]) if part["candidates"] else len(FEATURES) + 1
             rows = np.asarray(part["candidates"], dtype=np.float64).reshape(
-                len(part["candidates"]), len(FEATURES) + 1
+                len(part["candidates"]), width
             )
             if not len(rows):
                 parts.append(None)
@@ -185,7 +194,7 @@ def ranked_by(
                 (
                     part["unknown"],
                     coverage(rows[top, :-1]).tolist(),
-                    rows[top, similarity].tolist(),
+                    similar(rows[top, :-1]).tolist(),
                     scores[top].tolist(),
                     rows[top, -1].tolist(),
                 )
@@ -321,6 +330,152 @@ def logistic_rule(
     return simulate(ranked_by(questions, probability, probability), as_score)
 
 
+def with_probabilities(
+    questions: list[dict[str, Any]], probabilities: list[list[list[float]] | None]
+) -> list[dict[str, Any]]:
+    """The questions the answer scorer scored, each candidate's probability as an extra column
+    before its label (benchmarks/train_answer_scorer.py --score wrote them)."""
+    out = []
+    for q, scored in zip(questions, probabilities, strict=True):
+        if scored is None:
+            continue
+        parts = [
+            {
+                **part,
+                "candidates": [
+                    [*c[:-1], p, c[-1]] for c, p in zip(part["candidates"], ps, strict=True)
+                ],
+            }
+            for part, ps in zip(q["parts"], scored, strict=True)
+        ]
+        out.append({**q, "parts": parts})
+    return out
+
+
+def answer_scorer_variants(name: str) -> None:
+    """The cross-encoder's probability as the score, as a gate on the hand-set rule, added to
+    the hand-set score, and as a 15th feature. Each variant's settings are chosen on the train
+    articles the cross-encoder was not trained on (its dev articles), within the
+    false-abstention bound, and scored on validation beside the hand-set rule."""
+    dev, held = (
+        with_probabilities(
+            load(split),
+            json.loads((SAVED / f"{split}-{name}-probabilities.json").read_text(encoding="utf-8")),
+        )
+        for split in ("train", "validation")
+    )
+    p_column = len(FEATURES)
+
+    def probability(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(rows[:, p_column])
+
+    print(f"dev (train articles held out of the cross-encoder): {len(dev)} questions")
+    print("\ntop-1 holds the key (answerable questions, first part; dev / validation):")
+    cosine = FEATURES.index("similarity")
+    rankers: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "hand-set score": HAND_SET.scores,
+        "cosine": lambda rows: np.asarray(rows[:, cosine]),
+        "cross-encoder P": probability,
+        "hand-set + 0.5 P": lambda rows: HAND_SET.scores(rows) + 0.5 * probability(rows),
+    }
+    for label, rank in rankers.items():
+        shares = []
+        for questions in (dev, held):
+            hits = [
+                q["parts"][0]["candidates"][
+                    int(np.argmax(rank(np.asarray(q["parts"][0]["candidates"])[:, :-1])))
+                ][-1]
+                for q in questions
+                if q["answerable"] and not q["refused_before"] and q["parts"][0]["candidates"]
+            ]
+            shares.append(sum(hits) / max(len(hits), 1))
+        print(f"| {label} | {shares[0]:.3f} | {shares[1]:.3f} |")
+
+    hand_dev = simulate(ranked(dev, HAND_SET), HAND_SET)
+    hand_held = simulate(ranked(held, HAND_SET), HAND_SET)
+    print("\n| variant | dev | validation | sum on validation |\n|---|---|---|---|")
+    print(f"| hand-set | {line(hand_dev)} | {line(hand_held)} | {total(hand_held):.3f} |")
+
+    Variant = tuple[str, Callable[[list[dict[str, Any]]], dict[str, float]]]
+    variants: dict[str, list[Variant]] = {}
+
+    def p_rule(p: float, r: float) -> Callable[[list[dict[str, Any]]], dict[str, float]]:
+        rule = dataclasses.replace(
+            HAND_SET, min_coverage=p, min_similarity=2.0, second_share=r, best_of=1
+        )
+        return lambda qs: simulate(ranked_by(qs, probability, probability), rule)
+
+    variants["P as the score, refuse below P"] = [
+        (f"P >= {p:.2f}, runner-up share {r}", p_rule(p, r))
+        for p, r in itertools.product([x / 100 for x in range(2, 96, 2)], [0.0, 0.8])
+    ]
+
+    def gated(t: float, weight: float) -> Callable[[list[dict[str, Any]]], dict[str, float]]:
+        def gate(values: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+            return lambda rows: np.where(probability(rows) >= t, values(rows), -1.0)
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            return HAND_SET.scores(rows) + weight * probability(rows)
+
+        similarity = FEATURES.index("similarity")
+        return lambda qs: simulate(
+            ranked_by(qs, score, gate(HAND_SET.coverages), gate(lambda r: r[:, similarity])),
+            HAND_SET,
+        )
+
+    variants["hand-set rule, and P >= t to answer"] = [
+        (f"t {t:.2f}", gated(t, 0.0)) for t in [x / 100 for x in range(0, 60, 2)]
+    ]
+    variants["hand-set score + w P, hand-set rule and P >= t"] = [
+        (f"w {w}, t {t:.2f}", gated(t, w))
+        for w, t in itertools.product([0.25, 0.5, 1.0], [x / 100 for x in range(0, 60, 2)])
+    ]
+    for family, rules in variants.items():
+        results = [(label, rule(dev)) for label, rule in rules]
+        results = [
+            (label, m) for label, m in results if m["false_abstention"] <= MAX_FALSE_ABSTENTION
+        ]
+        results.sort(key=lambda lm: -total(lm[1]))
+        print(f"\n{family} (best 3 on dev):")
+        for label, m in results[:3]:
+            v = dict(rules)[label](held)
+            print(f"| {label} | {line(m)} | {line(v)} | {total(v):.3f} |")
+
+    # The 15th feature: a logistic regression over the features and P, fitted on dev (the
+    # cross-encoder's P on its own training questions would be overconfident).
+    x, y = training_rows_with(dev)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    w = fit_logistic((x - mean) / scale, y)
+
+    def fitted(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(1 / (1 + np.exp(-(((rows - mean) / scale) @ w[:-1] + w[-1]))))
+
+    results = []
+    for p, r in itertools.product([x / 100 for x in range(2, 96, 2)], [0.0, 0.8]):
+        m = logistic_rule(dev, fitted, p, r)
+        if m["false_abstention"] <= MAX_FALSE_ABSTENTION:
+            results.append(((p, r), m))
+    results.sort(key=lambda tm: -total(tm[1]))
+    print("\nlogistic regression over the 14 features and P, all dev questions (best 3 on dev):")
+    for (p, r), m in results[:3]:
+        v = logistic_rule(held, fitted, p, r)
+        print(f"| P >= {p:.2f}, runner-up share {r} | {line(m)} | {line(v)} | {total(v):.3f} |")
+
+
+def training_rows_with(questions: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """`training_rows` (unanswerable questions' sentences as negatives) with any row width."""
+    rows = [
+        c
+        for q in questions
+        if not q["refused_before"]
+        for part in q["parts"]
+        for c in part["candidates"]
+    ]
+    matrix = np.asarray(rows, dtype=np.float64)
+    return matrix[:, :-1], matrix[:, -1]
+
+
 def load(split: str) -> list[dict[str, Any]]:
     """The saved features of a split."""
     data: list[dict[str, Any]] = json.loads(
@@ -346,7 +501,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--write", action="store_true", help="Write the chosen weights.")
     parser.add_argument("--logistic", action="store_true", help="Score the logistic variants too.")
+    parser.add_argument(
+        "--answer-scorer",
+        metavar="CHECKPOINT",
+        help="Only score the cross-encoder variants, with the probabilities of this checkpoint "
+        "(its file stem, as benchmarks/train_answer_scorer.py --score named them).",
+    )
     args = parser.parse_args()
+    if args.answer_scorer:
+        answer_scorer_variants(args.answer_scorer)
+        return
     if args.collect:
         observed = collect(args.collect, args.limit)
         SAVED.mkdir(parents=True, exist_ok=True)
