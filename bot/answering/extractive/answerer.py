@@ -57,8 +57,9 @@ class Candidate:
 
 @lru_cache(maxsize=4096)
 def context_terms(chunk: Chunk) -> set[str]:
-    """The terms of a sentence's surroundings: its chunk and its document's title."""
-    return set(content_terms(f"{chunk.title}\n{chunk.text}"))
+    """The terms of a sentence's surroundings: its chunk, the heading the chunk starts under
+    (a field or a table row often names its subject only there) and its document's title."""
+    return set(content_terms(f"{chunk.title}\n{chunk.section}\n{chunk.text}"))
 
 
 class ExtractiveAnswerer:
