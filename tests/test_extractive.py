@@ -177,11 +177,11 @@ def test_the_best_sentence_comes_first_even_when_the_document_has_it_later() -> 
 
 
 def test_a_sentence_that_names_its_subject_only_in_its_heading_answers() -> None:
-    text = "It listens on port 5173 by default."
-    bot = answerer([text, "Ports below 1024 need root.", "The build writes to dist."])
-    question = parse_question("Which port does the preview server listen on by default?")
-    headed = Chunk("c0", "config.md", "Options", 0, 0, len(text), text, section="Preview server")
-    assert "5173" in bot.draft(question, hits(headed)).text
+    text = "It listens on port 8437 by default."
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    question = parse_question("Which port does the sync daemon listen on by default?")
+    headed = Chunk("c0", "config.md", "Options", 0, 0, len(text), text, section="Sync daemon")
+    assert "8437" in bot.draft(question, hits(headed)).text
     # The same text under a heading that does not name it: nothing says what listens there.
     unnamed = Chunk("c1", "config.md", "Options", 0, 0, len(text), text, section="Other options")
     assert bot.draft(question, hits(unnamed)).text == ""
