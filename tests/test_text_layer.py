@@ -36,6 +36,13 @@ def kinds(document: Document) -> list[tuple[str, str]]:
     return [(b.kind, document.text[b.start : b.end]) for b in document.blocks]
 
 
+def assert_quotes_verify(document: Document) -> None:
+    """Every answer sentence of every chunk quotes the stored text exactly."""
+    for chunk in chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50):
+        for start, end in chunk.answer_spans():
+            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+
+
 def pdf(pages: list[list[str]], header: str = "", numbers: bool = False) -> bytes:
     """A PDF with the given lines per page (fpdf2), optionally a running header and page numbers."""
     from fpdf import FPDF
@@ -228,10 +235,7 @@ def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
     assert "Repairs cost 40 million in total." in sentences
     # Exponents are not note marks, and an in-page link with words is text.
     assert "The basin covers 3 km2 and holds 106 litres, see tides." in sentences
-    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
-    for chunk in chunks:
-        for start, end in chunk.answer_spans():
-            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+    assert_quotes_verify(document)
 
 
 def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_path: Path) -> None:
@@ -258,10 +262,7 @@ def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_
     # A table inside a cell: its rows are lines, its cells apart.
     assert "sec seconds" in sentences and "msec milliseconds" in sentences
     assert ("heading", "Limits of name length") in kinds(document)
-    chunks = chunk_document(document, get_encoding(CHUNKING_ENCODING), 250, 50)
-    for chunk in chunks:
-        for start, end in chunk.answer_spans():
-            assert chunk.text[start - chunk.start : end - chunk.start] == document.text[start:end]
+    assert_quotes_verify(document)
 
 
 # --- PDF -----------------------------------------------------------------------------------
