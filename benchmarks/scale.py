@@ -52,7 +52,7 @@ QUERIES = 100
 RANDOM_RUNTIME = "random"
 
 
-def random_vectors_class() -> type:
+def random_vectors() -> Any:
     """A diagnostic embedder: seeded random unit vectors, MiniLM's size, no model loaded.
 
     With it, loading, chunking, Chroma's writes and the BM25 build are real while the embedder's
@@ -82,12 +82,7 @@ def random_vectors_class() -> type:
         def dimension(self) -> int:
             return 384
 
-    return _RandomVectors
-
-
-def random_vectors() -> Any:
-    """An instance of the diagnostic embedder (see `random_vectors_class`)."""
-    return random_vectors_class()()
+    return _RandomVectors()
 
 
 def sentence_pool() -> list[str]:

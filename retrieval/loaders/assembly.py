@@ -79,6 +79,11 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
     return len(lettered) <= 6 or len(capitalised) >= 0.75 * len(lettered)
 
 
+def flow_lines(text: str) -> str:
+    """Each line of `text` flowed (see `flow`), empty lines dropped, the line breaks kept."""
+    return "\n".join(line for line in map(flow, text.split("\n")) if line)
+
+
 def table_row_text(headers: list[str], cells: list[str]) -> str:
     """One table row as a person reads it: `Header: cell · Header: cell` (bare cells without headers).
 
@@ -87,7 +92,7 @@ def table_row_text(headers: list[str], cells: list[str]) -> str:
     """
     parts = []
     for i, cell in enumerate(cells):
-        cell = "\n".join(line for line in map(flow, cell.split("\n")) if line)
+        cell = flow_lines(cell)
         if not cell:
             continue
         header = flow(headers[i]) if i < len(headers) else ""
@@ -122,7 +127,7 @@ class DocumentBuilder:
         list); otherwise a blank line separates blocks.
         """
         if kind == "table_row":  # a row keeps the line breaks inside its cells
-            text = "\n".join(line for line in map(flow, text.split("\n")) if line)
+            text = flow_lines(text)
         elif kind != "code":
             text = flow(text)
         else:

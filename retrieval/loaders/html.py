@@ -184,7 +184,7 @@ def _is_note_mark(tag: Any, before: str) -> bool:
     in_page = any(str(link.get("href", "")).startswith("#") for link in links)
     if _NOTE_ROLES.search(marked) or (in_page and (bracketed or tag.name == "sup")):
         return True
-    return tag.name == "sup" and (bracketed or glued_note_mark(text, before))
+    return tag.name == "sup" and glued_note_mark(text, before)
 
 
 def glued_note_mark(text: str, before: str) -> bool:

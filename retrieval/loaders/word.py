@@ -46,7 +46,7 @@ def _paragraph(paragraph: Any, builder: DocumentBuilder) -> None:
 
 def _table(table: Any, builder: DocumentBuilder) -> None:
     # A cell's paragraphs and line breaks flow on: in a narrow cell they often wrap one term
-    # ("Space-Ground" / "Transport Protocol"), which lines of its own would cut in two.
+    # over two lines, which lines of their own would cut in two.
     rows = [[flow(cell.text) for cell in row.cells] for row in table.rows]
     if not rows:
         return
