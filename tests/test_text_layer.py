@@ -174,6 +174,14 @@ def test_admonition_markers_are_dropped(tmp_path: Path) -> None:
     assert answers(document) == ["Keep backups.", "Use care."]
 
 
+def test_a_closing_admonition_keeps_the_heading_after_it(tmp_path: Path) -> None:
+    text = "::: details Set it by hand\nSet the flag by hand.\n:::\n\n## cache.size\n\nIt caps the cache.\n"
+    document = load(tmp_path, "a.md", text)
+    assert ("heading", "cache.size") in kinds(document)
+    assert answers(document) == ["Set the flag by hand.", "It caps the cache."]
+    assert document.blocks[-1].section == "cache.size"
+
+
 def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: Path) -> None:
     text = (
         "# Harbour notes\n\n"

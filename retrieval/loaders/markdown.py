@@ -10,8 +10,9 @@ from retrieval.loaders.html import glued_note_mark, read_html_fragment
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
-# Admonition markers are presentation: `:::note`, `:::`, `> [!NOTE]`.
-_ADMONITION = re.compile(r"^\s*:::\s*\w*[^\n]*$", re.MULTILINE)
+# Admonition markers are presentation: `:::note`, `:::`, `> [!NOTE]`. Only blanks around the
+# colons: a closing `:::` must not reach across the blank line to the heading after it.
+_ADMONITION = re.compile(r"^[ \t]*:::[^\n]*$", re.MULTILINE)
 _CALLOUT = re.compile(r"^\[!\w+\]\s*")
 # Python-Markdown / MkDocs admonitions: a `!!! note "Title"` line, then the body indented.
 _INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
