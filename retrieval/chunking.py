@@ -22,10 +22,16 @@ class Span:
     tokens: int
 
 
-def chunk_id(source: str, start: int, text: str) -> str:
-    """Stable id from the chunk's source, position and content."""
-    digest = hashlib.sha256(f"{source}\x00{start}\x00{text}".encode()).hexdigest()
-    return digest[:32]
+def chunk_id(source: str, start: int, text: str, sections: tuple[tuple[int, str], ...] = ()) -> str:
+    """Stable id from the chunk's source, position and content, and the headings inside it.
+
+    The headings count because they are stored with the chunk: an index whose chunks lack them
+    stores the chunk again. A chunk without an inner heading keeps the id it always had.
+    """
+    key = f"{source}\x00{start}\x00{text}"
+    if sections:
+        key += "".join(f"\x00{offset}\x00{heading}" for offset, heading in sections)
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def chunk_document(
@@ -75,8 +81,10 @@ def iter_chunks(
         text = document.text[start:end]
         first = bisect_left(answer_starts, start)
         last = bisect_right(answer_starts, end)
+        section = _section_at(document, block_ends, start)
+        inner = _sections_within(document, block_ends, start, end, section)
         yield Chunk(
-            chunk_id=chunk_id(document.source, start, text),
+            chunk_id=chunk_id(document.source, start, text, inner),
             source=document.source,
             title=document.title,
             index=count,
@@ -84,7 +92,8 @@ def iter_chunks(
             end=end,
             text=text,
             page=document.page_at(start),
-            section=_section_at(document, block_ends, start),
+            section=section,
+            sections=inner,
             answers=tuple((s, e) for s, e in answers[first:last] if e <= end),
             pages=_pages_over(document.pages, page_starts, start, end),
             furniture=document.furniture if count == 0 else (),
@@ -131,6 +140,21 @@ def _section_at(document: Document, block_ends: list[int], offset: int) -> str:
     """The heading the block at `offset` sits under ('' before the first heading)."""
     k = bisect_right(block_ends, offset)
     return document.blocks[k].section if k < len(document.blocks) else ""
+
+
+def _sections_within(
+    document: Document, block_ends: list[int], start: int, end: int, section: str
+) -> tuple[tuple[int, str], ...]:
+    """Where the heading changes inside [start, end), from `section`: (offset, new heading)."""
+    changes: list[tuple[int, str]] = []
+    current = section
+    for block in document.blocks[bisect_right(block_ends, start) :]:
+        if block.start >= end:
+            break
+        if block.section != current and block.start > start:
+            changes.append((block.start, block.section))
+        current = block.section
+    return tuple(changes)
 
 
 def _pages_over(

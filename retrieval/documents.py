@@ -75,6 +75,18 @@ class Chunk:
     pages: tuple[PageSpan, ...] = ()  # the PDF pages the chunk overlaps, in document offsets
     # The document's running headers and footers, on its first chunk only (kept once per document).
     furniture: tuple[str, ...] = ()
+    # Where a new heading starts inside the chunk: (document offset, heading), in order. A field
+    # or a table row often names its subject only in its heading, which is not the chunk's first.
+    sections: tuple[tuple[int, str], ...] = ()
+
+    def section_at(self, offset: int) -> str:
+        """The heading the text at document `offset` sits under."""
+        current = self.section
+        for start, heading in self.sections:
+            if start > offset:
+                break
+            current = heading
+        return current
 
     def metadata(self) -> dict[str, str | int]:
         """The chunk's fields as Chroma metadata (no None values; spans as compact JSON)."""
@@ -97,6 +109,9 @@ class Chunk:
             meta["pages"] = json.dumps(spans, separators=(",", ":"))
         if self.furniture:
             meta["furniture"] = json.dumps(list(self.furniture), ensure_ascii=False)
+        if self.sections:
+            relative_sections = [[s - self.start, h] for s, h in self.sections]
+            meta["sections"] = json.dumps(relative_sections, ensure_ascii=False)
         return meta
 
     def answer_spans(self) -> list[tuple[int, int]]:
@@ -146,6 +161,9 @@ class Chunk:
             answers=answers,
             pages=pages,
             furniture=tuple(json.loads(str(meta["furniture"]))) if "furniture" in meta else (),
+            sections=tuple(
+                (start + int(s), str(h)) for s, h in json.loads(str(meta.get("sections", "[]")))
+            ),
         )
 
 

@@ -10,7 +10,7 @@ import tiktoken
 
 from retrieval.chunking import chunk_document, chunk_id
 from retrieval.documents import Chunk, Document, PageSpan
-from retrieval.loaders import load_corpus
+from retrieval.loaders import load_corpus, load_document
 from retrieval.passages import passage_spans, passage_texts
 from retrieval.text.sentences import sentence_spans
 from retrieval.tokens import CHUNKING_ENCODING, get_encoding
@@ -209,6 +209,33 @@ def test_chunk_round_trips_through_store_metadata(
 ) -> None:
     chunk = chunk_document(doc("One sentence. Two sentences."), encoding, 40, 0)[0]
     assert Chunk.from_metadata(chunk.chunk_id, chunk.text, dict(chunk.metadata())) == chunk
+
+
+def test_each_sentence_knows_the_heading_it_sits_under(
+    tmp_path: Path, encoding: tiktoken.Encoding
+) -> None:
+    path = tmp_path / "opts.md"
+    path.write_text(
+        "# Options\n\n## cache.size\n\n- **Default:** `64`\n\nIt caps the cache.\n\n"
+        "## cache.dir\n\n- **Default:** `~/.cache`\n\nWhere the cache lives.\n",
+        encoding="utf-8",
+    )
+    document = load_document(path, "opts.md")
+    [chunk] = chunk_document(document, encoding, 200, 0)
+    assert chunk.section == "Options"
+    under = {
+        chunk.text[s - chunk.start : e - chunk.start]: chunk.section_at(s)
+        for s, e in chunk.answer_spans()
+    }
+    assert under == {
+        "Default: 64": "cache.size",
+        "It caps the cache.": "cache.size",
+        "Default: ~/.cache": "cache.dir",
+        "Where the cache lives.": "cache.dir",
+    }
+    assert Chunk.from_metadata(chunk.chunk_id, chunk.text, dict(chunk.metadata())) == chunk
+    # The inner headings are part of what is stored, so they are part of the id.
+    assert chunk.chunk_id != chunk_id(chunk.source, chunk.start, chunk.text)
 
 
 def test_chunk_ids_are_the_same_in_every_process() -> None:

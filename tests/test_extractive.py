@@ -185,3 +185,27 @@ def test_a_sentence_that_names_its_subject_only_in_its_heading_answers() -> None
     # The same text under a heading that does not name it: nothing says what listens there.
     unnamed = Chunk("c1", "config.md", "Options", 0, 0, len(text), text, section="Other options")
     assert bot.draft(question, hits(unnamed)).text == ""
+
+
+def test_a_field_answers_for_the_heading_it_sits_under_and_its_neighbours_do_not() -> None:
+    text = (
+        "Type: number\nDefault: 8437\nThe daemon syncs every folder.\n"
+        "Type: string\nDefault: info\nSets how much the daemon logs."
+    )
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    port_at, level_at = text.index("Type: number"), text.index("Type: string")
+    fields = Chunk(
+        "c0",
+        "config.md",
+        "Options",
+        0,
+        0,
+        len(text),
+        text,
+        section="Options",
+        sections=((port_at, "sync.port"), (level_at, "log.level")),
+    )
+    draft = bot.draft(parse_question("What is the default port for sync?"), hits(fields))
+    assert draft.text == "Default: 8437. [1]"
+    draft = bot.draft(parse_question("What is the default log level?"), hits(fields))
+    assert draft.text == "Default: info. [1]"

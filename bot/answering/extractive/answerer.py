@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,12 +55,41 @@ class Candidate:
         """The sentence, verbatim."""
         return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
 
+    @property
+    def names_a_term(self) -> bool:
+        """Whether the quoted text itself holds a question term, not only the heading that a
+        field is read with: a field beside the answering one ("Type: string") answers nothing."""
+        own = set(content_terms(self.text))
+        return any(matches(term, own) for term in self.covered)
+
 
 @lru_cache(maxsize=4096)
-def context_terms(chunk: Chunk) -> set[str]:
-    """The terms of a sentence's surroundings: its chunk, the heading the chunk starts under
-    (a field or a table row often names its subject only there) and its document's title."""
-    return set(content_terms(f"{chunk.title}\n{chunk.section}\n{chunk.text}"))
+def context_terms(chunk: Chunk, section: str) -> set[str]:
+    """The terms of a sentence's surroundings: its chunk, the heading the chunk starts under and
+    the one the sentence sits under (a field or a table row often names its subject only there;
+    the first is often the second's parent), and its document's title."""
+    return set(content_terms(f"{chunk.title}\n{chunk.section}\n{section}\n{chunk.text}"))
+
+
+# A field: a short label, a colon, a value ("Default: 5173", "Type: string"). It states a fact
+# about the thing its heading names, so it may answer though it is shorter than a sentence.
+_FIELD = re.compile(r"^\s*[^\W\d_][^:\n]{0,40}:\s+\S")
+_FIELD_LABEL_WORDS = 4
+_MIN_SENTENCE_WORDS = 4
+
+
+def is_field(sentence: str) -> bool:
+    """Whether the sentence is a label and its value."""
+    match = _FIELD.match(sentence)
+    return bool(match) and len(words(sentence.split(":", 1)[0])) <= _FIELD_LABEL_WORDS
+
+
+def read_as(chunk: Chunk, start: int, end: int) -> str:
+    """A sentence as it is scored: a field with the heading that names its subject before it
+    ("server.port Default: 5173"), any other sentence as it stands."""
+    sentence = chunk.text[start - chunk.start : end - chunk.start]
+    section = chunk.section_at(start)
+    return f"{section}: {sentence}" if section and is_field(sentence) else sentence
 
 
 class ExtractiveAnswerer:
@@ -173,6 +203,7 @@ class ExtractiveAnswerer:
             if (
                 other is not best
                 and self.qualifies(other)
+                and other.names_a_term
                 and other.score >= scorer.second_share * best.score
             ):
                 chosen.append(other)
@@ -219,11 +250,11 @@ class ExtractiveAnswerer:
         rows: list[list[float]] = []
         covered_sets: list[frozenset[str]] = []
         for (number, chunk, start, end, index), similarity in zip(spans, similarities, strict=True):
-            sentence = chunk.text[start - chunk.start : end - chunk.start]
+            sentence = read_as(chunk, start, end)
             sentence_list = content_terms(sentence)
             sentence_terms = set(sentence_list)
             covered = frozenset(t for t in terms if matches(t, sentence_terms))
-            context = context_terms(chunk)
+            context = context_terms(chunk, chunk.section_at(start))
             around = [t for t in terms if t not in covered and matches(t, context)]
             pairs = asked_pairs & bigrams(sentence_list)
             rows.append(
@@ -266,9 +297,9 @@ class ExtractiveAnswerer:
     @staticmethod
     def fits(question: str, sentence: str, answer_type: str | None) -> bool:
         """Whether the sentence could answer the question: a value of the asked type, the
-        asked-about speaker or office, and more than a fragment."""
+        asked-about speaker or office, and more than a fragment (a field is not one)."""
         return (
-            len(words(sentence)) >= 4
+            (len(words(sentence)) >= _MIN_SENTENCE_WORDS or is_field(sentence))
             and adds_answer(question, sentence, answer_type)
             and not speaker_conflict(question, sentence)
             and not office_conflict(question, sentence)
@@ -284,7 +315,7 @@ class ExtractiveAnswerer:
             return [0.0] * len(spans)
         missing = [s for s in spans if (s[1].chunk_id, s[2]) not in self._vectors]
         if missing:
-            texts = [s[1].text[s[2] - s[1].start : s[3] - s[1].start] for s in missing]
+            texts = [read_as(s[1], s[2], s[3]) for s in missing]
             for span, vector in zip(missing, self.embed(texts), strict=True):
                 self._vectors[(span[1].chunk_id, span[2])] = np.asarray(vector, dtype=np.float32)
         query = np.asarray(self.embed_query(question), dtype=np.float32)
