@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,15 +23,16 @@ class Span:
     tokens: int
 
 
-def chunk_id(source: str, start: int, text: str, sections: tuple[tuple[int, str], ...] = ()) -> str:
-    """Stable id from the chunk's source, position and content, and the headings inside it.
+def chunk_id(source: str, start: int, text: str, structure: str = "") -> str:
+    """Stable id from the chunk's source, position and content, and the structure stored with it.
 
-    The headings count because they are stored with the chunk: an index whose chunks lack them
-    stores the chunk again. A chunk without an inner heading keeps the id it always had.
+    The structure (the headings and table rows inside the chunk) counts because it is stored with
+    the chunk: an index whose chunks lack it stores them again. A chunk without any keeps the id
+    it always had.
     """
     key = f"{source}\x00{start}\x00{text}"
-    if sections:
-        key += "".join(f"\x00{offset}\x00{heading}" for offset, heading in sections)
+    if structure:
+        key += f"\x00{structure}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -83,8 +85,10 @@ def iter_chunks(
         last = bisect_right(answer_starts, end)
         section = _section_at(document, block_ends, start)
         inner = _sections_within(document, block_ends, start, end, section)
+        rows = _rows_within(document, block_ends, start, end)
+        structure = json.dumps([inner, rows], ensure_ascii=False) if inner or rows else ""
         yield Chunk(
-            chunk_id=chunk_id(document.source, start, text, inner),
+            chunk_id=chunk_id(document.source, start, text, structure),
             source=document.source,
             title=document.title,
             index=count,
@@ -94,6 +98,7 @@ def iter_chunks(
             page=document.page_at(start),
             section=section,
             sections=inner,
+            rows=rows,
             answers=tuple((s, e) for s, e in answers[first:last] if e <= end),
             pages=_pages_over(document.pages, page_starts, start, end),
             furniture=document.furniture if count == 0 else (),
@@ -155,6 +160,19 @@ def _sections_within(
             changes.append((block.start, block.section))
         current = block.section
     return tuple(changes)
+
+
+def _rows_within(
+    document: Document, block_ends: list[int], start: int, end: int
+) -> tuple[tuple[int, int], ...]:
+    """The table rows that lie inside [start, end)."""
+    rows: list[tuple[int, int]] = []
+    for block in document.blocks[bisect_right(block_ends, start) :]:
+        if block.start >= end:
+            break
+        if block.kind == "table_row" and block.start >= start and block.end <= end:
+            rows.append((block.start, block.end))
+    return tuple(rows)
 
 
 def _pages_over(

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 BlockKind = Literal["paragraph", "heading", "list_item", "code", "table_row", "furniture"]
+# Between the cells of a table row in the stored text: `Header: cell · Header: cell`.
+CELL_SEPARATOR = " · "
 # Kinds whose sentences may be quoted as an answer; the rest is searchable structure.
 PROSE_KINDS: frozenset[str] = frozenset({"paragraph", "list_item", "table_row"})
 
@@ -78,6 +80,16 @@ class Chunk:
     # Where a new heading starts inside the chunk: (document offset, heading), in order. A field
     # or a table row often names its subject only in its heading, which is not the chunk's first.
     sections: tuple[tuple[int, str], ...] = ()
+    # The table rows inside the chunk, as document spans: a row's later sentences say something
+    # of what its first cell names.
+    rows: tuple[tuple[int, int], ...] = ()
+
+    def row_start(self, offset: int) -> int | None:
+        """Where the table row holding document `offset` starts, or None outside rows."""
+        for start, end in self.rows:
+            if start <= offset < end:
+                return start
+        return None
 
     def section_at(self, offset: int) -> str:
         """The heading the text at document `offset` sits under."""
@@ -112,6 +124,8 @@ class Chunk:
         if self.sections:
             relative_sections = [[s - self.start, h] for s, h in self.sections]
             meta["sections"] = json.dumps(relative_sections, ensure_ascii=False)
+        if self.rows:
+            meta["rows"] = json.dumps([[s - self.start, e - self.start] for s, e in self.rows])
         return meta
 
     def answer_spans(self) -> list[tuple[int, int]]:
@@ -164,6 +178,7 @@ class Chunk:
             sections=tuple(
                 (start + int(s), str(h)) for s, h in json.loads(str(meta.get("sections", "[]")))
             ),
+            rows=tuple((start + s, start + e) for s, e in json.loads(str(meta.get("rows", "[]")))),
         )
 
 

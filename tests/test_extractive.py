@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.answering.citations import check_citations
 from bot.answering.extractive.answer_fit import (
     adds_answer,
     office_conflict,
@@ -209,3 +210,55 @@ def test_a_field_answers_for_the_heading_it_sits_under_and_its_neighbours_do_not
     assert draft.text == "Default: 8437. [1]"
     draft = bot.draft(parse_question("What is the default log level?"), hits(fields))
     assert draft.text == "Default: info. [1]"
+
+
+def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_one_it_points_back_to() -> None:
+    text = "The relay station on the ridge opened in 1998. This one serves 40 villages. Roads are poor."
+    bot = answerer([text, "The ferry runs twice a week.", "Mail comes by boat."])
+    question = parse_question("How many villages does the relay station serve?")
+    draft = bot.draft(question, hits(chunk(text)))
+    # Each sentence carries its citation, so the check keeps both.
+    assert draft.text == (
+        "The relay station on the ridge opened in 1998. [1] This one serves 40 villages. [1]"
+    )
+    checked = check_citations(draft.text, draft.sources)
+    assert checked.text == (
+        "The relay station on the ridge opened in 1998 [1]. This one serves 40 villages [1]."
+    )
+
+
+def test_a_pronoun_after_a_heading_does_not_reach_past_it() -> None:
+    text = "The relay station on the ridge opened in 1998.\nCoverage\nThis one serves 40 villages."
+    heading = text.index("Coverage")
+    served = text.index("This one")
+    answers = ((0, heading - 1), (served, len(text)))  # the heading is not an answer sentence
+    headed = Chunk("c0", "news.txt", "Harbour news", 0, 0, len(text), text, answers=answers)
+    bot = answerer([text, "The ferry runs twice a week.", "Mail comes by boat."])
+    candidates = bot.candidates("How many villages does it serve?", ["villag", "serv"], [headed])
+    assert [c.text for c in candidates] == ["This one serves 40 villages."]
+
+
+def test_a_table_rows_later_sentence_is_quoted_with_the_cell_that_names_its_subject() -> None:
+    rows = [
+        "Name: flush_all() · Returns: nothing. Use: tools that must empty every cache at once.",
+        "Name: flush_one(key) · Returns: the old value. Use: tools that clear a single entry.",
+    ]
+    text = "\n".join(rows)
+    second = len(rows[0]) + 1
+    table = Chunk(
+        "c0",
+        "api.html",
+        "Cache API",
+        0,
+        0,
+        len(text),
+        text,
+        rows=((0, len(rows[0])), (second, len(text))),
+    )
+    bot = answerer([text, "The cache lives in memory.", "Entries expire after an hour."])
+    question = parse_question("What should tools use to empty every cache at once?")
+    draft = bot.draft(question, hits(table))
+    assert draft.text == (
+        "Name: flush_all() · Returns: nothing. [1] "
+        "Use: tools that must empty every cache at once. [1]"
+    )

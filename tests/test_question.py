@@ -41,6 +41,11 @@ def test_codes_mix_letters_and_digits() -> None:
         ("In what year did the bridge open?", "time"),
         ("Who opened the bridge?", "name"),
         ("Why did the bridge close?", None),
+        # A later interrogative opens a clause inside the question: it asks nothing of the answer.
+        ("Which setting logs how long each request took?", None),
+        ("What does the pump do when the tank is full?", None),
+        ("Which team won when it rained?", None),
+        ("After the flood, how many bridges were rebuilt when the money came?", "number"),
     ],
 )
 def test_the_answer_type_comes_from_the_question_form(question: str, kind: str | None) -> None:

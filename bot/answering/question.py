@@ -57,8 +57,20 @@ WH_HEAD_OF_WEIGHT = 0.35
 _NAME_FORM = re.compile(r"^\s*(who|whom|whose)\b|\bwho (is|was|are|were)\b", re.IGNORECASE)
 
 
+# The words that ask: the first one in a question is its own; a later one opens a clause inside
+# it ("Which code logs how long a request took?", "What happens when the disk is full?").
+_INTERROGATIVE = re.compile(r"\b(?:how|what|which|when|where|who|whom|whose|why)\b", re.IGNORECASE)
+
+
+def main_clause(question: str) -> str:
+    """The question up to a second interrogative word, which asks nothing of the answer."""
+    asking = list(_INTERROGATIVE.finditer(question))
+    return question[: asking[1].start()] if len(asking) > 1 else question
+
+
 def expected_answer_type(question: str) -> str | None:
-    """'number', 'time', 'name' or None, from the form of the question."""
+    """'number', 'time', 'name' or None, from the form of the question's own clause."""
+    question = main_clause(question)
     if _NUMBER_FORM.search(question):
         return "number"
     if _TIME_FORM.search(question):

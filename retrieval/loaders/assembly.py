@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from retrieval.documents import Block, BlockKind, Document, PageSpan
+from retrieval.documents import CELL_SEPARATOR, Block, BlockKind, Document, PageSpan
 
 _MAX_TITLE_WORDS = 24
 _MAX_HEADING_WORDS = 14
@@ -97,7 +97,7 @@ def table_row_text(headers: list[str], cells: list[str]) -> str:
             continue
         header = flow(headers[i]) if i < len(headers) else ""
         parts.append(f"{header}: {cell}" if header and header != cell else cell)
-    return " · ".join(parts)
+    return CELL_SEPARATOR.join(parts)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from bot.answering.extractive.scorer import (
 from bot.answering.markers import neutralise_markers
 from bot.answering.question import ParsedQuestion, expected_answer_type, names, term_weights
 from bot.errors import LLMError
-from retrieval.documents import Chunk, ScoredChunk
+from retrieval.documents import CELL_SEPARATOR, Chunk, ScoredChunk
 from retrieval.text.terms import content_terms, words
 
 # The best-scored sentences a part's answer may quote from. The score, the refusal thresholds and
@@ -54,6 +54,17 @@ class Candidate:
     def text(self) -> str:
         """The sentence, verbatim."""
         return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
+
+    @property
+    def sentences(self) -> list[str]:
+        """The answer sentences the quote is made of (one, unless it reaches back)."""
+        chunk = self.chunk
+        inside = [
+            chunk.text[s - chunk.start : e - chunk.start]
+            for s, e in chunk.answer_spans()
+            if self.start <= s and e <= self.end
+        ]
+        return inside or [self.text]
 
     @property
     def names_a_term(self) -> bool:
@@ -82,6 +93,45 @@ def is_field(sentence: str) -> bool:
     """Whether the sentence is a label and its value."""
     match = _FIELD.match(sentence)
     return bool(match) and len(words(sentence.split(":", 1)[0])) <= _FIELD_LABEL_WORDS
+
+
+# Words that open a sentence whose subject is in the sentence before ("This feature requires …",
+# "Such a practice …"): English's demonstratives. The personal pronouns too ("It was built …")
+# were measured and answered fewer SQuAD train and validation questions (benchmarks/README.md).
+_ANAPHORA = frozenset(["this", "these", "that", "those", "such"])
+
+
+def with_referent(chunk: Chunk, start: int, end: int, before: tuple[int, int] | None) -> int:
+    """Where a quote of the sentence at [start, end) starts: at the answer sentence `before` it
+    when the sentence opens with a pronoun pointing back and only white space lies between (not
+    a heading or a code line)."""
+    if before is None or chunk.text[before[1] - chunk.start : start - chunk.start].strip():
+        return start
+    first = words(chunk.text[start - chunk.start : min(end, start + 40) - chunk.start])[:1]
+    return before[0] if first and first[0] in _ANAPHORA else start
+
+
+def quote_span(
+    chunk: Chunk, start: int, end: int, before: tuple[int, int] | None
+) -> tuple[int, str]:
+    """Where the quote of the answer sentence at [start, end) starts, and the text it is scored
+    as. A table row's later sentence is quoted from the row's start and read with the row's
+    first cell, which names what it is about; a sentence opening with a pronoun is quoted and
+    read with the sentence it points back to; a field is read with its heading."""
+    row = chunk.row_start(start)
+    if row is not None and row < start:
+        head = chunk.text[row - chunk.start : start - chunk.start]
+        first_cell = head.split(CELL_SEPARATOR, 1)[0].split("\n", 1)[0]
+        return row, f"{first_cell} {chunk.text[start - chunk.start : end - chunk.start]}"
+    referent = with_referent(chunk, start, end, before)
+    if referent < start:
+        return referent, chunk.text[referent - chunk.start : end - chunk.start]
+    return start, read_as(chunk, start, end)
+
+
+def overlap(a: Candidate, b: Candidate) -> bool:
+    """Whether two quotes share text (a sentence quoted alone and with the one before it)."""
+    return a.chunk.source == b.chunk.source and a.start < b.end and b.start < a.end
 
 
 def read_as(chunk: Chunk, start: int, end: int) -> str:
@@ -113,7 +163,7 @@ class ExtractiveAnswerer:
         self.document_frequency = document_frequency
         self.documents = max(documents, 1)
         self.max_sentences = max_sentences
-        self._vectors: dict[tuple[str, int], np.ndarray] = {}
+        self._vectors: dict[tuple[str, int, int], np.ndarray] = {}
 
     def idf(self, term: str) -> float:
         """Inverse document frequency over chunks; unseen terms weigh the most."""
@@ -197,11 +247,13 @@ class ExtractiveAnswerer:
             )
         chosen = [best]
         for other in candidates[:RUNNERS_UP]:
-            if len(chosen) >= budget:
-                break
+            # The budget counts sentences: a quote that reaches back spends two.
+            if sum(len(c.sentences) for c in chosen) + len(other.sentences) > budget:
+                continue
             # Each quoted sentence must answer by itself, and score nearly as well as the best.
             if (
                 other is not best
+                and not any(overlap(c, other) for c in chosen)
                 and self.qualifies(other)
                 and other.names_a_term
                 and other.score >= scorer.second_share * best.score
@@ -215,12 +267,14 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def compose(chosen: list[Candidate]) -> str:
-        """The draft: verbatim sentences, each followed by its `[n]`."""
+        """The draft: verbatim sentences, each followed by its `[n]` (a quote of two sentences,
+        a row's or a pronoun's with the one it points back to, cites each)."""
         parts: list[str] = []
         for c in chosen:
-            body = neutralise_markers(c.text.rstrip())  # a document's "[2]" is not a citation
-            end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
-            parts.append(f"{body}{end_mark} [{c.source_number}]")
+            for sentence in c.sentences:
+                body = neutralise_markers(sentence.rstrip())  # a document's "[2]" is no citation
+                end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
+                parts.append(f"{body}{end_mark} [{c.source_number}]")
         return " ".join(parts)
 
     def candidates(
@@ -231,10 +285,13 @@ class ExtractiveAnswerer:
         weights = {t: self.idf(t) * asked.get(t, 1.0) for t in terms}
         total = sum(weights.values()) or 1.0
         answer_type = expected_answer_type(question)
-        spans: list[tuple[int, Chunk, int, int, int]] = []
+        spans: list[tuple[int, Chunk, int, int, int, str]] = []
         seen: set[tuple[str, str]] = set()
         for number, chunk in enumerate(sources, start=1):
-            for index, (start, end) in enumerate(chunk.answer_spans()):
+            before: tuple[int, int] | None = None  # the answer sentence before this one
+            for index, (own_start, end) in enumerate(chunk.answer_spans()):
+                start, read = quote_span(chunk, own_start, end, before)
+                before = (own_start, end)
                 sentence = chunk.text[start - chunk.start : end - chunk.start]
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
@@ -242,15 +299,16 @@ class ExtractiveAnswerer:
                 if where in seen or not self.fits(question, sentence, answer_type):
                     continue
                 seen.add(where)
-                spans.append((number, chunk, start, end, index))
+                spans.append((number, chunk, start, end, index, read))
         if not spans:
             return []
-        similarities = self._similarities(question, [s[:4] for s in spans])
+        similarities = self._similarities(question, [(s[1], s[2], s[3], s[5]) for s in spans])
         asked_pairs = bigrams(content_terms(question))
         rows: list[list[float]] = []
         covered_sets: list[frozenset[str]] = []
-        for (number, chunk, start, end, index), similarity in zip(spans, similarities, strict=True):
-            sentence = read_as(chunk, start, end)
+        for (number, chunk, start, _end, index, sentence), similarity in zip(
+            spans, similarities, strict=True
+        ):
             sentence_list = content_terms(sentence)
             sentence_terms = set(sentence_list)
             covered = frozenset(t for t in terms if matches(t, sentence_terms))
@@ -287,7 +345,7 @@ class ExtractiveAnswerer:
                 covered,
                 tuple(float(x) for x in row),
             )
-            for (number, chunk, start, end, _), similarity, covered, row, score, coverage in zip(
+            for (number, chunk, start, end, _, _), similarity, covered, row, score, coverage in zip(
                 spans, similarities, covered_sets, matrix, scores, coverages, strict=True
             )
         ]
@@ -310,14 +368,16 @@ class ExtractiveAnswerer:
         assert self.embed is not None
         return self.embed([text])[0]
 
-    def _similarities(self, question: str, spans: list[tuple[int, Chunk, int, int]]) -> list[float]:
+    def _similarities(self, question: str, spans: list[tuple[Chunk, int, int, str]]) -> list[float]:
+        """Cosine similarity of the question and each span's text as read (`quote_span`)."""
         if self.embed is None:
             return [0.0] * len(spans)
-        missing = [s for s in spans if (s[1].chunk_id, s[2]) not in self._vectors]
+        missing = [s for s in spans if (s[0].chunk_id, s[1], s[2]) not in self._vectors]
         if missing:
-            texts = [read_as(s[1], s[2], s[3]) for s in missing]
-            for span, vector in zip(missing, self.embed(texts), strict=True):
-                self._vectors[(span[1].chunk_id, span[2])] = np.asarray(vector, dtype=np.float32)
+            for span, vector in zip(missing, self.embed([s[3] for s in missing]), strict=True):
+                self._vectors[(span[0].chunk_id, span[1], span[2])] = np.asarray(
+                    vector, dtype=np.float32
+                )
         query = np.asarray(self.embed_query(question), dtype=np.float32)
-        matrix = np.stack([self._vectors[(s[1].chunk_id, s[2])] for s in spans])
+        matrix = np.stack([self._vectors[(s[0].chunk_id, s[1], s[2])] for s in spans])
         return [float(v) for v in matrix @ query]
