@@ -128,6 +128,19 @@ def test_contents_lines_and_shell_lines_are_never_answers(tmp_path: Path) -> Non
     assert "$ tool install --global" in document.text, "code stays searchable"
 
 
+def test_tab_indented_lines_are_code_not_headings(tmp_path: Path) -> None:
+    text = (
+        "Relay settings\n==============\n\n"
+        "The mode field of a relay request takes one of the following values:\n\n"
+        "\tMODE_POINT  1\t\t/* whole packets */\n\tMODE_FRAME  2\t\t/* raw frames */\n\n"
+        "The unit number names the interface at the far end of the relay.\n"
+    )
+    document = load(tmp_path, "relay.txt", text)
+    assert [t for k, t in kinds(document) if k == "heading"] == ["Relay settings"]
+    assert document.blocks[-1].section == "Relay settings"
+    assert "MODE_FRAME" in document.text, "code stays searchable"
+
+
 @pytest.mark.parametrize(
     ("encoding", "text"),
     [("utf-16", "Caf\u00e9 cr\u00e8me, na\u00efve."), ("cp1252", "Caf\u00e9 \u201cquoted\u201d.")],

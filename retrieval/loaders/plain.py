@@ -85,7 +85,7 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
         current = []
 
     for line, page in lines:
-        indent = len(line) - len(line.lstrip())
+        indent = _indent(line)
         if is_leader_line(line):
             emit()
             kind = "furniture"
@@ -139,8 +139,15 @@ def _wrap_width(lines: list[str]) -> int:
 
 
 def _base_indent(lines: list[str]) -> int:
-    indents = Counter(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    indents = Counter(_indent(line) for line in lines if line.strip())
     return indents.most_common(1)[0][0] if indents else 0
+
+
+def _indent(line: str) -> int:
+    """The column a line's text starts at. A tab reaches the next multiple of eight, as a terminal
+    shows it: a line indented by one tab is as deep as one indented by eight spaces, not one."""
+    expanded = line.expandtabs()
+    return len(expanded) - len(expanded.lstrip())
 
 
 def _shape(line: str) -> str:
