@@ -141,6 +141,26 @@ def test_tab_indented_lines_are_code_not_headings(tmp_path: Path) -> None:
     assert "MODE_FRAME" in document.text, "code stays searchable"
 
 
+def test_numbered_section_headings_are_headings_and_a_loose_numbered_list_is_not(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "1. Moorings\n\nThe east pier takes boats up to twelve metres in length.\n\n"
+        "1.1. visitors: short stays and\n     day passes\n\n"
+        "Visitors pay at the office before noon.\n\n"
+        "2. Fuel\n\nDiesel is sold from the west quay on weekdays.\n\n"
+        "To book a berth:\n\n1. Call the office\n\n2. Give the name of the boat\n"
+    )
+    document = load(tmp_path, "harbour.txt", text)
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["1. Moorings", "1.1. visitors: short stays and day passes", "2. Fuel"]
+    sections = {document.text[b.start : b.end]: b.section for b in document.blocks}
+    assert sections["Visitors pay at the office before noon."].startswith("1.1.")
+    assert sections["Diesel is sold from the west quay on weekdays."] == "2. Fuel"
+    items = [t for k, t in kinds(document) if k == "list_item"]
+    assert items == ["Call the office", "Give the name of the boat"]
+
+
 @pytest.mark.parametrize(
     ("encoding", "text"),
     [("utf-16", "Caf\u00e9 cr\u00e8me, na\u00efve."), ("cp1252", "Caf\u00e9 \u201cquoted\u201d.")],

@@ -13,6 +13,11 @@ from retrieval.loaders.assembly import (
 )
 
 _BULLET = re.compile(r"^\s*(?:[-*+•◦▪‣o]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
+# A section number at the start of a line: "3.", "3.1.", "3.1.2" (one level needs its stop).
+_SECTION_NUMBER = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,3})+\.?|\d{1,3}\.)\s+(?=\S)")
+_LIST_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]\s+\S")
+_MAX_TITLE_WORDS = 14
+_STOPS = (".", "!", "?", ":", ";", ",")
 _UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
 # Lines that are commands or settings, not prose: a shell prompt, or NAME=value.
 _CODE_LINE = re.compile(r"^\s*(?:[$#>]\s+\S|[A-Z][A-Z0-9_]*=\S)")
@@ -49,23 +54,59 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     paged = len(pages) > 1
     width = _wrap_width([line for line, _ in lines])
     base = _base_indent([line for line, _ in lines])
+    # Blank-line-separated runs of lines; True marks a run underlined as a heading.
+    runs: list[tuple[bool, list[tuple[str, int]]]] = []
     paragraph: list[tuple[str, int]] = []
     for i, (line, page_number) in enumerate(lines):
         if not line.strip():
             # A blank line at a page break inside a wrapped sentence does not end it.
             if paged and paragraph and i + 1 < len(lines) and lines[i + 1][1] != page_number:
                 continue
-            _flush(paragraph, builder, width, base)
+            if paragraph:
+                runs.append((False, paragraph))
             paragraph = []
             continue
         if _UNDERLINE.match(line) and paragraph:
-            builder.heading(
-                " ".join(text for text, _ in paragraph), page_marks=[(0, paragraph[0][1])]
-            )
+            runs.append((True, paragraph))
             paragraph = []
             continue
         paragraph.append((line, page_number))
-    _flush(paragraph, builder, width, base)
+    if paragraph:
+        runs.append((False, paragraph))
+    for n, (underlined, run) in enumerate(runs):
+        if underlined:
+            builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
+            continue
+        around = [runs[m][1][0][0] for m in (n - 1, n + 1) if 0 <= m < len(runs)]
+        if _numbered_heading([text for text, _ in run], around):
+            builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
+            continue
+        _flush(run, builder, width, base)
+
+
+def _numbered_heading(run: list[str], around: list[str]) -> bool:
+    """Whether a run of lines standing alone between blank lines is a numbered section heading
+    ("3. Transport changes", "3.1. transport: new cipher") rather than an item of a numbered list.
+
+    A number of several levels ("3.1.") only numbers sections; its title may wrap onto a second
+    line. A plain "3." numbers a list item as well, so it is a heading only on a line of its own
+    that reads as one, when the runs beside it are not items of a list set apart by blank lines
+    ("1. Install it", blank, "2. Run it").
+    """
+    line = " ".join(" ".join(run).split())
+    number = _SECTION_NUMBER.match(line)
+    if not number or len(run) > 2 or any(is_leader_line(text) for text in run):
+        return False
+    title = line[number.end() :]
+    if len(title.split()) > _MAX_TITLE_WORDS or title.rstrip("\"'\u201d)").endswith(_STOPS):
+        return False
+    if "." in number.group(1).rstrip("."):
+        return any(c.isalpha() for c in title)
+    return (
+        len(run) == 1
+        and looks_like_heading(line)
+        and not any(_LIST_NUMBER.match(text) and not is_leader_line(text) for text in around)
+    )
 
 
 def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, base: int) -> None:
