@@ -116,6 +116,21 @@ def test_paged_text_drops_running_headers_and_joins_sentences_across_pages(tmp_p
     assert document.page_at(start) == 1 and document.page_at(document.text.index("Any relay")) == 4
 
 
+def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
+    pages = [
+        "Relay Notes\n\nThe relay keeps no state for the sender and answers each request\n"
+        "on its own.\n",
+        "2. Forwarding\n\nThe relay forwards each frame at once.\n",
+    ]
+    document = load(tmp_path, "relay.txt", "\f".join(pages))
+    assert ("heading", "2. Forwarding") in kinds(document)
+    assert "The relay keeps no state for the sender and answers each request on its own." in (
+        answers(document)
+    )
+    assert document.blocks[-1].section == "2. Forwarding"
+    assert document.page_at(document.text.index("2. Forwarding")) == 2
+
+
 def test_contents_lines_and_shell_lines_are_never_answers(tmp_path: Path) -> None:
     text = (
         "Contents\n\n1. Introduction ........................ 3\n2. Setup ........................ 7\n\n"

@@ -59,8 +59,15 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     paragraph: list[tuple[str, int]] = []
     for i, (line, page_number) in enumerate(lines):
         if not line.strip():
-            # A blank line at a page break inside a wrapped sentence does not end it.
-            if paged and paragraph and i + 1 < len(lines) and lines[i + 1][1] != page_number:
+            # A blank line at a page break inside a wrapped sentence does not end it; after a
+            # finished sentence it does (what starts the next page may be a heading or code).
+            if (
+                paged
+                and paragraph
+                and i + 1 < len(lines)
+                and lines[i + 1][1] != page_number
+                and not _ends_sentence(paragraph[-1][0])
+            ):
                 continue
             if paragraph:
                 runs.append((False, paragraph))
@@ -82,6 +89,11 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
             builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
             continue
         _flush(run, builder, width, base)
+
+
+def _ends_sentence(line: str) -> bool:
+    """Whether a line ends a sentence (or a lead-in to what follows: "as follows:")."""
+    return line.rstrip().rstrip("\"')\u201d").endswith((".", "!", "?", ":"))
 
 
 def _numbered_heading(run: list[str], around: list[str]) -> bool:
