@@ -118,16 +118,19 @@ def test_paged_text_drops_running_headers_and_joins_sentences_across_pages(tmp_p
 
 def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
     pages = [
-        "Relay Notes\n\nThe relay keeps no state for the sender and answers each request\n"
-        "on its own.\n",
-        "2. Forwarding\n\nThe relay forwards each frame at once.\n",
+        "Relay Notes\n\n   The relay keeps no state for the sender and answers each request\n"
+        "   on its own.\n",
+        "2. Forwarding\n\n   The relay forwards each frame at once, in the order listed:\n\n"
+        "      Frame    Port\n      data     4000\n",
+        "3. Limits\n\n   The relay drops frames over the size limit.\n",
     ]
     document = load(tmp_path, "relay.txt", "\f".join(pages))
-    assert ("heading", "2. Forwarding") in kinds(document)
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["Relay Notes", "2. Forwarding", "3. Limits"]
     assert "The relay keeps no state for the sender and answers each request on its own." in (
         answers(document)
     )
-    assert document.blocks[-1].section == "2. Forwarding"
+    assert document.blocks[-1].section == "3. Limits"
     assert document.page_at(document.text.index("2. Forwarding")) == 2
 
 

@@ -60,13 +60,15 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     for i, (line, page_number) in enumerate(lines):
         if not line.strip():
             # A blank line at a page break inside a wrapped sentence does not end it; after a
-            # finished sentence it does (what starts the next page may be a heading or code).
+            # finished sentence it does, and before a line set further left (what starts the
+            # next page may be a heading or code; a wrapped sentence goes on at its margin).
             if (
                 paged
                 and paragraph
                 and i + 1 < len(lines)
                 and lines[i + 1][1] != page_number
                 and not _ends_sentence(paragraph[-1][0])
+                and _indent(lines[i + 1][0]) >= _indent(paragraph[-1][0])
             ):
                 continue
             if paragraph:
