@@ -116,6 +116,25 @@ def test_paged_text_drops_running_headers_and_joins_sentences_across_pages(tmp_p
     assert document.page_at(start) == 1 and document.page_at(document.text.index("Any relay")) == 4
 
 
+def test_short_lines_indented_past_the_body_are_not_headings_but_a_centred_title_is(
+    tmp_path: Path,
+) -> None:
+    body = "   A resolver asks for each name in turn, from the longest to\n"
+    # Centred over the body, and indented less deeply than code.
+    title = "Lookup Notes for Resolvers of Small Office Networks".center(len(body) - 1).rstrip()
+    assert 3 < len(title) - len(title.lstrip()) < 7
+    text = (
+        f"{title}\n\n{body}   the shortest, and it stops at the first answer it gets:\n\n"
+        "      Host.Example.Net\n      Example.Net\n\n"
+        "   Each answer is cached for an hour at most.\n"
+    )
+    document = load(tmp_path, "resolver.txt", text)
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["Lookup Notes for Resolvers of Small Office Networks"]
+    assert document.blocks[-1].section == headings[0]
+    assert "Host.Example.Net" in document.text
+
+
 def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
     pages = [
         "Relay Notes\n\n   The relay keeps no state for the sender and answers each request\n"

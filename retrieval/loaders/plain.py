@@ -17,6 +17,8 @@ _BULLET = re.compile(r"^\s*(?:[-*+•◦▪‣o]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+
 _SECTION_NUMBER = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,3})+\.?|\d{1,3}\.)\s+(?=\S)")
 _LIST_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]\s+\S")
 _MAX_TITLE_WORDS = 14
+# A line is centred when its margins left and right (to the wrap width) differ by this or less.
+_CENTRED = 4
 _STOPS = (".", "!", "?", ":", ";", ",")
 _UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
 # Lines that are commands or settings, not prose: a shell prompt, or NAME=value.
@@ -134,8 +136,13 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
             return
         text, marks = join_lines([(" ".join(line.split()), page) for line, page in current])
         block_kind = kind
+        # A heading sits at the body's margin, left of it, or centred; a short line indented
+        # further is an example, a row of a table or a hanging line of a list item.
         if block_kind == "paragraph" and len(current) == 1 and looks_like_heading(text):
-            block_kind = "heading"
+            line = current[0][0].rstrip().expandtabs()
+            indent = _indent(line)
+            if indent <= base or abs(indent - (width - len(line))) <= _CENTRED:
+                block_kind = "heading"
         builder.add(block_kind, text, page_marks=marks, tight=block_kind in ("list_item", "code"))  # type: ignore[arg-type]
         current = []
 
