@@ -135,6 +135,22 @@ def test_short_lines_indented_past_the_body_are_not_headings_but_a_centred_title
     assert "Host.Example.Net" in document.text
 
 
+def test_a_list_item_s_hanging_lines_stay_in_the_item(tmp_path: Path) -> None:
+    text = (
+        "The cache picks its answer A(N) for a name N in this order:\n\n"
+        "   o  If N is cached and the entry is fresh, then A(N) =\n      C(N), otherwise\n\n"
+        "   o  A(N) is the answer of the upstream server.\n\n"
+        "The order never changes while the cache runs.\n"
+    )
+    document = load(tmp_path, "cache.txt", text)
+    items = [t for k, t in kinds(document) if k == "list_item"]
+    assert items == [
+        "If N is cached and the entry is fresh, then A(N) = C(N), otherwise",
+        "A(N) is the answer of the upstream server.",
+    ]
+    assert not [t for k, t in kinds(document) if k == "heading"]
+
+
 def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
     pages = [
         "Relay Notes\n\n   The relay keeps no state for the sender and answers each request\n"

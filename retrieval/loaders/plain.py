@@ -129,6 +129,7 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
     """Turn one blank-line-separated run of lines into blocks: prose joined, structure kept apart."""
     current: list[tuple[str, int]] = []
     kind = "paragraph"
+    item_indent = 0  # where the current list item's bullet stands
 
     def emit() -> None:
         nonlocal current
@@ -165,6 +166,10 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
             emit()
             kind = "list_item"
             current = [(_BULLET.sub("", line), page)]
+            item_indent = indent
+            continue
+        if kind == "list_item" and indent > item_indent:
+            current.append((line, page))  # hung under the item's text: the item goes on
             continue
         if kind == "code":
             emit()
