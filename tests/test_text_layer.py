@@ -151,6 +151,16 @@ def test_a_list_item_s_hanging_lines_stay_in_the_item(tmp_path: Path) -> None:
     assert not [t for k, t in kinds(document) if k == "heading"]
 
 
+def test_a_line_ending_on_a_word_like_to_goes_on_into_the_next(tmp_path: Path) -> None:
+    text = (
+        "The parser reads every record of the file in one pass and keeps no state at all.\n"
+        "It writes one line per record. Version 3 is the successor to\n"
+        "Version 2 of the format.\n"
+    )
+    document = load(tmp_path, "parser.txt", text)
+    assert answers(document)[-1] == "Version 3 is the successor to Version 2 of the format."
+
+
 def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
     pages = [
         "Relay Notes\n\n   The relay keeps no state for the sender and answers each request\n"

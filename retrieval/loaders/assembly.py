@@ -79,6 +79,13 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
     return len(lettered) <= 6 or len(capitalised) >= 0.75 * len(lettered)
 
 
+def ends_mid_phrase(line: str) -> bool:
+    """Whether a line stops on a word that cannot end a sentence or a title ("successor to",
+    "the"), so the line after it goes on with the same sentence."""
+    words = line.split()
+    return bool(words) and words[-1] in _MINOR_WORDS
+
+
 def flow_lines(text: str) -> str:
     """Each line of `text` flowed (see `flow`), empty lines dropped, the line breaks kept."""
     return "\n".join(line for line in map(flow, text.split("\n")) if line)

@@ -7,6 +7,7 @@ from collections import Counter
 
 from retrieval.loaders.assembly import (
     DocumentBuilder,
+    ends_mid_phrase,
     is_leader_line,
     join_lines,
     looks_like_heading,
@@ -184,13 +185,14 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
 def _soft_break(previous: str, line: str, width: int) -> bool:
     """Whether the break after `previous` was made by wrapping, not by the writer.
 
-    A line that goes on in lower case continues a sentence. Otherwise, in a hard-wrapped file,
+    A line that goes on in lower case, or after a word that cannot end a sentence ("the
+    successor to" then "Version 2."), continues a sentence. Otherwise, in a hard-wrapped file,
     the break was the wrapping's when the next word would not have fit on the line.
     """
     words = line.split()
     if not words:
         return False
-    if words[0][0].islower():
+    if words[0][0].islower() or ends_mid_phrase(previous):
         return True
     if not _MIN_WRAP <= width <= _MAX_WRAP:
         return False
