@@ -434,6 +434,28 @@ def test_docx_paragraphs_headings_and_table_rows(tmp_path: Path) -> None:
     assert ("heading", "Release checklist") in kinds(document)
 
 
+def test_docx_equal_neighbouring_cells_both_stay_and_a_merged_cell_is_read_once(
+    tmp_path: Path,
+) -> None:
+    import docx
+
+    word = docx.Document()
+    table = word.add_table(rows=3, cols=4)
+    for column, text in enumerate(["Unit", "Passed", "Failed", "Skipped"]):
+        table.cell(0, column).text = text
+    for column, text in enumerate(["Clock", "12", "0", "0"]):
+        table.cell(1, column).text = text
+    table.cell(2, 0).text, table.cell(2, 3).text = "Relay", "3"
+    table.cell(2, 1).merge(table.cell(2, 2)).text = "not run"
+    buffer = io.BytesIO()
+    word.save(buffer)
+    document = load(tmp_path, "t.docx", buffer.getvalue())
+    assert answers(document) == [
+        "Unit: Clock · Passed: 12 · Failed: 0 · Skipped: 0",
+        "Unit: Relay · Passed: not run · Skipped: 3",
+    ]
+
+
 def test_csv_rows_pair_headers_with_cells(tmp_path: Path) -> None:
     document = load(tmp_path, "t.csv", "city,population\nOslo,709000\nBergen,291000\n")
     assert answers(document) == [

@@ -47,14 +47,14 @@ def _paragraph(paragraph: Any, builder: DocumentBuilder) -> None:
 def _table(table: Any, builder: DocumentBuilder) -> None:
     # A cell's paragraphs and line breaks flow on: in a narrow cell they often wrap one term
     # over two lines, which lines of their own would cut in two.
-    rows = [[flow(cell.text) for cell in row.cells] for row in table.rows]
-    if not rows:
+    grid = [list(row.cells) for row in table.rows]
+    if not grid:
         return
-    headers = rows[0] if len(rows) > 1 else []
-    for row in rows[1:] if headers else rows:
-        # Merged cells repeat their text in every grid cell they cover: read it once.
-        cells = [c for i, c in enumerate(row) if i == 0 or c != row[i - 1]]
-        heads = (
-            [h for i, h in enumerate(headers) if i == 0 or row[i] != row[i - 1]] if headers else []
-        )
+    headers = [flow(cell.text) for cell in grid[0]] if len(grid) > 1 else []
+    for row in grid[1:] if headers else grid:
+        # A merged cell is one cell repeated over the grid columns it covers: read it once.
+        # Two cells that only hold the same text ("0", "0") are two values and both stay.
+        first = [i == 0 or cell._tc is not row[i - 1]._tc for i, cell in enumerate(row)]
+        cells = [flow(cell.text) for cell, keep in zip(row, first, strict=True) if keep]
+        heads = [head for head, keep in zip(headers, first, strict=False) if keep]
         builder.add("table_row", table_row_text(heads, cells), tight=True)
