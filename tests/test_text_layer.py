@@ -342,6 +342,26 @@ def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
     assert_quotes_verify(document)
 
 
+def test_html_heading_inside_a_table_row_heads_the_rows_after_it(tmp_path: Path) -> None:
+    page = (
+        "<html><body><h1>Port library</h1><p>The library opens serial ports.</p><table>"
+        "<tr><td colspan='2'><h2>Macros</h2></td></tr>"
+        "<tr><td>#define</td><td>PORT_MAX</td></tr><tr><td colspan='2'>Most ports open.</td></tr>"
+        "<tr><td colspan='2'><h2><a id='f'></a>Functions</h2></td></tr>"
+        "<tr><td>int</td><td>port_open(int n)</td></tr>"
+        "<tr><td colspan='2'>Opens port n.</td></tr></table></body></html>"
+    )
+    document = load(tmp_path, "ports.html", page)
+    assert [t for k, t in kinds(document) if k == "heading"] == [
+        "Port library",
+        "Macros",
+        "Functions",
+    ]
+    sections = {document.text[b.start : b.end]: b.section for b in document.blocks}
+    assert sections["Most ports open."] == "Macros"
+    assert sections["Opens port n."] == "Functions"
+
+
 def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_path: Path) -> None:
     page = (
         "<html><body><h2>Limits of <code>name</code> length</h2><table>"

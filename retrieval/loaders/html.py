@@ -123,6 +123,12 @@ class _Walker:
                 continue
             cells = row.find_all(["th", "td"], recursive=False)
             texts = [_text_of(cell) for cell in cells]
+            heading = row.find(list(_HEADINGS))
+            if heading is not None and flow(" ".join(texts)) == flow(_text_of(heading)):
+                # A row that only holds a heading (generated API pages group their summary
+                # tables so) heads the rows after it, as a heading outside a table would.
+                self.builder.heading(flow(_text_of(heading)))
+                continue
             if not headers and cells and all(cell.name == "th" for cell in cells):
                 headers = texts
                 continue
