@@ -278,6 +278,23 @@ def test_a_closing_admonition_keeps_the_heading_after_it(tmp_path: Path) -> None
     assert document.blocks[-1].section == "cache.size"
 
 
+def test_markdown_br_keeps_the_words_around_it_apart(tmp_path: Path) -> None:
+    text = (
+        "Ports are listed below.<br>Each one is opened at start.\n\n"
+        "| Flag | Meaning |\n| --- | --- |\n"
+        "| `--mode` | How to run (fast\\|safe)<br>'fast': skip the checks<br/>'safe': run them |\n"
+    )
+    document = load(tmp_path, "flags.md", text)
+    assert kinds(document) == [
+        ("paragraph", "Ports are listed below. Each one is opened at start."),
+        (
+            "table_row",
+            "Flag: --mode · Meaning: How to run (fast|safe)\n'fast': skip the checks\n'safe': run them",
+        ),
+    ]
+    assert_quotes_verify(document)
+
+
 def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: Path) -> None:
     text = (
         "# Harbour notes\n\n"

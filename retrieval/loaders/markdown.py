@@ -20,6 +20,7 @@ _INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
 _FOOTNOTE = re.compile(r"^\[\^[^\]\s]{1,30}\]:\s*|\[\^[^\]\s]{1,30}\]")
 _SUP_OPEN = re.compile(r"^<sup\b[^>]*>$", re.IGNORECASE)
 _SUP_CLOSE = re.compile(r"^</sup\s*>$", re.IGNORECASE)
+_BR = re.compile(r"^<br\s*/?>$", re.IGNORECASE)
 
 
 def _unwrap_admonitions(text: str) -> str:
@@ -98,8 +99,8 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
 
 
 def _inline_text(token: Any) -> str:
-    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go,
-    and note marks (`[^1]`, a `<sup>` number glued to a word) are left out."""
+    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go
+    (a `<br>` is a line break), and note marks (`[^1]`, a `<sup>` number glued to a word) are left out."""
     parts: list[str] = []
     children = list(token.children or [])
     skip_to = -1
@@ -121,6 +122,10 @@ def _inline_text(token: Any) -> str:
                     skip_to = close + 1
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
+        elif child.type == "html_inline" and _BR.match(child.content):
+            # A line break, not nothing: the words either side stay apart, and the lines of a
+            # table cell stay lines (a paragraph flows it into a space).
+            parts.append("\n")
         elif child.type == "image":
             parts.append(_inline_text(child))
     return "".join(parts)
