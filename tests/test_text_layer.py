@@ -440,6 +440,25 @@ def test_pdf_line_end_hyphen_and_ligature_are_joined(tmp_path: Path) -> None:
     assert "environmental plan after a long and careful review." in document.text
 
 
+def test_pdf_line_end_hyphen_of_a_compound_is_kept(tmp_path: Path) -> None:
+    lines = [
+        "The board reads its sensors through a memory-",
+        "mapped window, and each sensor is exam-",
+        "ined in turn by the firmware of the board.",
+        "A memory-mapped sensor reads as zero when idle.",
+        "The firmware of the board hands its clients short-",
+        "lived tokens; a token lived a short time then.",
+    ]
+    document = load(tmp_path, "board.pdf", pdf([lines]))
+    assert answers(document) == [
+        "The board reads its sensors through a memory-mapped window, and each sensor is "
+        "examined in turn by the firmware of the board.",
+        "A memory-mapped sensor reads as zero when idle.",
+        "The firmware of the board hands its clients short-lived tokens; a token lived a short "
+        "time then.",
+    ]
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",

@@ -216,18 +216,62 @@ def guess_title(text: str, blocks: list[Block]) -> str:
     return ""
 
 
-def join_lines(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+# A word, with the hyphens inside it ("memory-mapped", "RISC-V").
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+_WORD_BEFORE_HYPHEN = re.compile(r"([^\W_]+(?:-[^\W_]+)*)-$")
+
+
+def document_words(lines: list[str]) -> frozenset[str]:
+    """The words of a document's lines, lower-cased, and the parts of its hyphenated words; the
+    pieces of a word broken by a hyphen at a line's end are left out (they are what is asked)."""
+    words: set[str] = set()
+    broken = False
+    for line in lines:
+        found = _WORD.findall(line)
+        if broken and found:
+            found = found[1:]
+        broken = line.rstrip().endswith("-")
+        if broken and found:
+            found = found[:-1]
+        for word in found:
+            word = word.lower()
+            words.add(word)
+            words.update(word.split("-"))
+    return frozenset(words)
+
+
+def _keeps_hyphen(text: str, line: str, words: frozenset[str]) -> bool:
+    """Whether the hyphen ending `text` belongs to a compound ("memory-" then "mapped") rather
+    than breaking one word ("exam-" then "ple"), judged by the document's own words: the word
+    written whole elsewhere is one word; written with its hyphen elsewhere, or both parts being
+    words of their own ("fine-" then "grained"), it is a compound."""
+    before = _WORD_BEFORE_HYPHEN.search(text)
+    after = _WORD.match(line)
+    if not words or before is None or after is None:
+        return False
+    left, right = before.group(1).lower(), after.group(0).lower()
+    head, tail = left.split("-")[-1], right.split("-")[0]
+    if head + tail in words:
+        return False
+    return f"{left}-{right}" in words or (head in words and tail in words)
+
+
+def join_lines(
+    lines: list[tuple[str, int]], words: frozenset[str] = frozenset()
+) -> tuple[str, list[tuple[int, int]]]:
     """Lines of one paragraph joined with spaces, with where each page starts in the result.
 
-    A line-end hyphen inside a word ("exam-" then "ple") is joined without it. Returns the text and
-    (offset, page) marks, one per change of page.
+    A line-end hyphen inside a word ("exam-" then "ple") is joined without it; one of a compound
+    ("memory-" then "mapped", see `_keeps_hyphen` and `words`, the document's words from
+    `document_words`) is kept. Returns the text and (offset, page) marks, one per change of page.
     """
     text = ""
     marks: list[tuple[int, int]] = []
     for line, page in lines:
         if text:
             if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and line[:1].islower():
-                text = text[:-1]
+                if not _keeps_hyphen(text, line, words):
+                    text = text[:-1]
             else:
                 text += " "
         if not marks or marks[-1][1] != page:

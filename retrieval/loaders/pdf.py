@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from retrieval.errors import UnreadableFileError
 from retrieval.loaders.assembly import (
     DocumentBuilder,
+    document_words,
     flow,
     is_leader_line,
     join_lines,
@@ -254,6 +255,7 @@ def _without_furniture(
 
 def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBuilder) -> None:
     lines = [line for page in pages for line in page]
+    words = document_words([text for text, _ in lines if isinstance(text, str)])
     lengths = sorted(len(text) for text, _ in lines if isinstance(text, str))
     width = lengths[int(len(lengths) * 0.9)] if lengths else 0
     current: list[tuple[str, int]] = []
@@ -262,7 +264,7 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
     def emit() -> None:
         nonlocal current, kind
         if current:
-            text, marks = join_lines(current)
+            text, marks = join_lines(current, words)
             builder.add(kind, text, page_marks=marks, tight=kind == "list_item")  # type: ignore[arg-type]
         current, kind = [], "paragraph"
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 from retrieval.loaders.assembly import (
     DocumentBuilder,
+    document_words,
     ends_mid_phrase,
     is_leader_line,
     join_lines,
@@ -57,6 +58,7 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     paged = len(pages) > 1
     width = _wrap_width([line for line, _ in lines])
     base = _base_indent([line for line, _ in lines])
+    words = document_words([line for line, _ in lines])
     # Blank-line-separated runs of lines; True marks a run underlined as a heading.
     runs: list[tuple[bool, list[tuple[str, int]]]] = []
     paragraph: list[tuple[str, int]] = []
@@ -93,7 +95,7 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
         if _numbered_heading([text for text, _ in run], around):
             builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
             continue
-        _flush(run, builder, width, base)
+        _flush(run, builder, width, base, words)
 
 
 def _ends_sentence(line: str) -> bool:
@@ -126,7 +128,13 @@ def _numbered_heading(run: list[str], around: list[str]) -> bool:
     )
 
 
-def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, base: int) -> None:
+def _flush(
+    lines: list[tuple[str, int]],
+    builder: DocumentBuilder,
+    width: int,
+    base: int,
+    words: frozenset[str],
+) -> None:
     """Turn one blank-line-separated run of lines into blocks: prose joined, structure kept apart."""
     current: list[tuple[str, int]] = []
     kind = "paragraph"
@@ -136,7 +144,7 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
         nonlocal current
         if not current:
             return
-        text, marks = join_lines([(" ".join(line.split()), page) for line, page in current])
+        text, marks = join_lines([(" ".join(line.split()), page) for line, page in current], words)
         block_kind = kind
         # A heading sits at the body's margin, left of it, or centred; a short line indented
         # further is an example, a row of a table or a hanging line of a list item.
