@@ -295,6 +295,20 @@ def test_markdown_br_keeps_the_words_around_it_apart(tmp_path: Path) -> None:
     assert_quotes_verify(document)
 
 
+def test_markdown_template_shortcodes_are_markup_not_text(tmp_path: Path) -> None:
+    text = (
+        "## Cache\n\n"
+        'Set its size with the `config` command ([see its usage]({{< relref "cli#config" >}}'
+        ' "config docs")) or by hand.\n\n'
+        "{{% note %}}\nThe cache is cleared on upgrade.\n{{% /note %}}\n"
+    )
+    document = load(tmp_path, "cache.md", text)
+    assert answers(document) == [
+        "Set its size with the config command (see its usage) or by hand.",
+        "The cache is cleared on upgrade.",
+    ]
+
+
 def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: Path) -> None:
     text = (
         "# Harbour notes\n\n"

@@ -14,6 +14,11 @@ _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 # colons: a closing `:::` must not reach across the blank line to the heading after it.
 _ADMONITION = re.compile(r"^[ \t]*:::[^\n]*$", re.MULTILINE)
 _CALLOUT = re.compile(r"^\[!\w+\]\s*")
+# Static-site template shortcodes: a line of its own (`{{% note %}}`, `{{< /tab >}}`) opens or
+# closes a box and is presentation; a cross-reference (`{{< relref "cli#config" >}}`) stands for
+# the link target it names, which Markdown cannot parse as a link while it holds spaces.
+_SHORTCODE_LINE = re.compile(r"^[ \t]*\{\{(?:<[^\n]*?>|%[^\n]*?%)\}\}[ \t]*$", re.MULTILINE)
+_REF_SHORTCODE = re.compile(r"\{\{[<%]\s*(?:rel)?ref\s+\"([^\"\n]*)\"\s*[>%]\}\}")
 # Python-Markdown / MkDocs admonitions: a `!!! note "Title"` line, then the body indented.
 _INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
 # A footnote reference `[^1]` glued to a word, or the `[^1]:` that opens the note itself.
@@ -50,7 +55,8 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         if title:
             builder.title = title.group(1).strip().strip("\"'")
         text = text[front.end() :]
-    text = _unwrap_admonitions(_ADMONITION.sub("", text))
+    text = _ADMONITION.sub("", _SHORTCODE_LINE.sub("", _REF_SHORTCODE.sub(r"\1", text)))
+    text = _unwrap_admonitions(text)
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     first_heading = ""
     headers: list[str] = []
