@@ -473,6 +473,19 @@ def test_pdf_line_end_hyphen_of_a_compound_is_kept(tmp_path: Path) -> None:
     ]
 
 
+def test_pdf_heading_ending_in_a_bracketed_name_is_a_heading(tmp_path: Path) -> None:
+    lines = [
+        "The device keeps all of its state in a small set of registers.",
+        "3.2 Machine Cause Register (mcause)",
+        "The cause register holds the code of the last trap taken.",
+    ]
+    document = load(tmp_path, "regs.pdf", pdf([lines]))
+    assert [t for k, t in kinds(document) if k == "heading"] == [
+        "3.2 Machine Cause Register (mcause)"
+    ]
+    assert document.blocks[-1].section == "3.2 Machine Cause Register (mcause)"
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",

@@ -39,7 +39,10 @@ _MINOR_WORDS = frozenset(
         "without",
     ]
 )
-_SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d", ")")
+_SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d")
+# A heading may end with a bracket ("Cause Register (mcause)"); a sentence ends with the stop
+# before it ("(see above.)").
+_CLOSERS = ")]"
 
 
 def flow(text: str) -> str:
@@ -60,7 +63,9 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
     a row of numbers) are not headings, and a long one must be in title case.
     """
     words = text.split()
-    if not 0 < len(words) <= _MAX_HEADING_WORDS or text.rstrip().endswith(_SENTENCE_END):
+    if not 0 < len(words) <= _MAX_HEADING_WORDS or text.rstrip().rstrip(_CLOSERS).endswith(
+        _SENTENCE_END
+    ):
         return False
     if words[-1].lower() in _MINOR_WORDS:
         return False  # a line cut off mid-phrase ("National Institute of")
