@@ -486,6 +486,21 @@ def test_pdf_heading_ending_in_a_bracketed_name_is_a_heading(tmp_path: Path) -> 
     assert document.blocks[-1].section == "3.2 Machine Cause Register (mcause)"
 
 
+def test_a_short_line_ending_in_a_hyphen_is_not_a_heading(tmp_path: Path) -> None:
+    lines = [
+        "The firmware of the board hands out tokens to its clients.",
+        "Each grant is tempo-",
+        "rary and ends when the client disconnects from the board.",
+    ]
+    document = load(tmp_path, "grants.pdf", pdf([lines]))
+    assert not [t for k, t in kinds(document) if k == "heading"]
+    assert answers(document)[-1] == (
+        "Each grant is temporary and ends when the client disconnects from the board."
+    )
+    text = "Unpack it:\n\nTar reads the archive from - with xf -\n\nIt keeps the file dates.\n"
+    assert not [t for k, t in kinds(load(tmp_path, "unpack.txt", text)) if k == "heading"]
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",

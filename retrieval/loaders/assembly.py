@@ -67,8 +67,10 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
         _SENTENCE_END
     ):
         return False
-    if words[-1].lower() in _MINOR_WORDS:
-        return False  # a line cut off mid-phrase ("National Institute of")
+    if words[-1].lower() in _MINOR_WORDS or text.rstrip().endswith(("-", "\u2010")):
+        # A line cut off mid-phrase ("National Institute of") or mid-word ("environ-"), or
+        # ending on a command's dash ("tar xf -").
+        return False
     numbered = _NUMBERED.match(text)
     if numbered and not strict:
         return True
