@@ -501,6 +501,24 @@ def test_a_short_line_ending_in_a_hyphen_is_not_a_heading(tmp_path: Path) -> Non
     assert not [t for k, t in kinds(load(tmp_path, "unpack.txt", text)) if k == "heading"]
 
 
+def test_pdf_symbol_font_bullets_mark_list_items() -> None:
+    from retrieval.loaders.assembly import DocumentBuilder
+    from retrieval.loaders.pdf import _add_lines
+
+    builder = DocumentBuilder()
+    lines: list[tuple[str, int]] = [
+        ("The build copies two files before it starts:", 1),
+        ("\uf0b7 the start-up script of the target, and", 1),
+        ("\uf0d8 the table of the applications to load.", 1),
+    ]
+    _add_lines([list(lines)], builder)
+    document = builder.build("b.pdf", "0", "b")
+    assert kinds(document)[1:] == [
+        ("list_item", "the start-up script of the target, and"),
+        ("list_item", "the table of the applications to load."),
+    ]
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",

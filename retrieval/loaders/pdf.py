@@ -24,7 +24,9 @@ from retrieval.loaders.assembly import (
 )
 from retrieval.loaders.reading_order import page_lines
 
-_BULLET = re.compile(r"^(?:[-•◦▪‣*]|\(?\d{1,3}[.)])\s+(?=\S)")
+# A list item's mark: a bullet (symbol fonts draw theirs as a private-use character, U+F0B7),
+# a dash, or a number.
+_BULLET = re.compile(r"^(?:[-•◦▪‣*\ue000-\uf8ff]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
 # An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
