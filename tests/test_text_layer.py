@@ -519,6 +519,20 @@ def test_pdf_symbol_font_bullets_mark_list_items() -> None:
     ]
 
 
+def test_pdf_numbered_heading_after_a_code_line_is_a_heading(tmp_path: Path) -> None:
+    lines = [
+        "The build copies the configuration header into place with this command:",
+        "cp build/inc/config.h $MISSION/build/inc",
+        "3.4 Integrate The Library",
+        "The library is built with the rest of the system, and its limits are set in Section",
+        "4.2 Limits And Defaults",
+        "which also lists the error codes that the library returns to its callers.",
+    ]
+    document = load(tmp_path, "build.pdf", pdf([lines]))
+    assert [t for k, t in kinds(document) if k == "heading"] == ["3.4 Integrate The Library"]
+    assert document.blocks[-1].section == "3.4 Integrate The Library"
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",

@@ -16,6 +16,7 @@ from retrieval.errors import UnreadableFileError
 from retrieval.loaders.assembly import (
     DocumentBuilder,
     document_words,
+    ends_mid_phrase,
     flow,
     is_leader_line,
     join_lines,
@@ -45,6 +46,12 @@ _MIN_DRAWING = 8
 # columns (a grid of boxes in a diagram has more), and most of its cells hold text.
 _MIN_ROWS, _MIN_COLUMNS, _MAX_COLUMNS = 2, 2, 12
 _MIN_FILLED = 0.5
+# A section number of several levels opening a line: "3.3.1 ", "4.2 ".
+_SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})+\.?\s+\S")
+# A line ending where a reference to a numbered part goes on: "as shown in Section".
+_REFERENCE_END = re.compile(
+    r"\b(?:[Ss]ections?|[Cc]hapters?|[Aa]ppendix|[Tt]ables?|[Ff]igures?|§)$"
+)
 # A short line like "Table 3: Settings" just above a table is its caption: the rows sit under it.
 _CAPTION = re.compile(r"^(?:Table|TABLE)\s+[\dA-Z][\w.-]*\b")
 # A line shorter than this share of the usual line length ends its paragraph when it ends a sentence.
@@ -255,6 +262,18 @@ def _without_furniture(
     return out
 
 
+def _numbered_after(previous: str, line: str) -> bool:
+    """Whether `line` opens with a section number of several levels ("3.3.1 Removing Tables")
+    after a line that does not run on into it: such a heading follows code, a table or a
+    figure's label as often as a sentence. After "see Section" it is a reference, not a heading.
+    """
+    return (
+        bool(_SECTION_NUMBER.match(line))
+        and not ends_mid_phrase(previous)
+        and not _REFERENCE_END.search(previous)
+    )
+
+
 def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBuilder) -> None:
     lines = [line for page in pages for line in page]
     words = document_words([text for text, _ in lines if isinstance(text, str)])
@@ -298,7 +317,7 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
             current = [(_BULLET.sub("", text), page)]
         elif (
             looks_like_heading(text, strict=True)
-            and (not previous or ends_sentence or not current)
+            and (not previous or ends_sentence or not current or _numbered_after(previous, text))
             and (len(text) < _SHORT_LINE * width)
         ):
             emit()
