@@ -533,6 +533,24 @@ def test_pdf_numbered_heading_after_a_code_line_is_a_heading(tmp_path: Path) -> 
     assert document.blocks[-1].section == "3.4 Integrate The Library"
 
 
+def test_pdf_chapter_label_and_title_are_headings(tmp_path: Path) -> None:
+    pages = [
+        [
+            "The interrupt lines of the board are wired to the controller on the left side.",
+            "Each line is sampled once for every cycle of the bus clock of the board.",
+        ],
+        ["Chapter 4", "History", "The board was first made in a small workshop by two people."],
+        ["Appendix B", "Bus Timing, version 2.1", "The bus runs at one speed for all its lines."],
+    ]
+    document = load(tmp_path, "board.pdf", pdf(pages))
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["Chapter 4", "History", "Appendix B", "Bus Timing, version 2.1"]
+    assert answers(document)[1] == (
+        "Each line is sampled once for every cycle of the bus clock of the board."
+    )
+    assert document.blocks[-1].section == "Bus Timing, version 2.1"
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",

@@ -52,6 +52,10 @@ _SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})+\.?\s+\S")
 _REFERENCE_END = re.compile(
     r"\b(?:[Ss]ections?|[Cc]hapters?|[Aa]ppendix|[Tt]ables?|[Ff]igures?|§)$"
 )
+# A line that only numbers a part of a book; its title follows on the next line.
+_PART_LABEL = re.compile(
+    r"^(?:Chapter|CHAPTER|Appendix|APPENDIX|Part|PART)\s+(?:\d{1,3}|[IVXLC]{1,6}|[A-Z])$"
+)
 # A short line like "Table 3: Settings" just above a table is its caption: the rows sit under it.
 _CAPTION = re.compile(r"^(?:Table|TABLE)\s+[\dA-Z][\w.-]*\b")
 # A line shorter than this share of the usual line length ends its paragraph when it ends a sentence.
@@ -311,12 +315,16 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
         if is_leader_line(text):
             emit()
             builder.add("furniture", text, page_marks=[(0, page)])
+        elif _PART_LABEL.match(text):
+            emit()  # "Chapter 3" on a line of its own: a heading, the title comes next
+            builder.heading(text, page_marks=[(0, page)])
         elif _BULLET.match(text):
             emit()
             kind = "list_item"
             current = [(_BULLET.sub("", text), page)]
         elif (
-            looks_like_heading(text, strict=True)
+            # The title after "Chapter 3" may hold digits or small words ("ISA, version 1.10").
+            looks_like_heading(text, strict=not _PART_LABEL.match(previous))
             and (not previous or ends_sentence or not current or _numbered_after(previous, text))
             and (len(text) < _SHORT_LINE * width)
         ):
