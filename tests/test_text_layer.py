@@ -353,6 +353,22 @@ def test_html_inline_tags_flow_and_boilerplate_is_dropped(tmp_path: Path) -> Non
     assert ("code", "GET /tickets") in kinds(document)
 
 
+def test_html_page_wrapped_in_a_form_keeps_its_text_and_drops_the_controls(
+    tmp_path: Path,
+) -> None:
+    page = (
+        "<html><body><form action='/search'><input name='q'><button>Search</button></form>"
+        "<form id='page' method='post'><h1>Backup guide</h1>"
+        "<p>Backups run every night at two.</p><textarea>draft</textarea>"
+        "<select><option>English</option></select></form></body></html>"
+    )
+    document = load(tmp_path, "guide.html", page)
+    assert kinds(document) == [
+        ("heading", "Backup guide"),
+        ("paragraph", "Backups run every night at two."),
+    ]
+
+
 def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
     page = (
         "<html><body><h1>Harbour report</h1>"
