@@ -598,6 +598,49 @@ def test_docx_paragraphs_headings_and_table_rows(tmp_path: Path) -> None:
     assert ("heading", "Release checklist") in kinds(document)
 
 
+def test_docx_contents_entries_are_not_prose_and_heading_styles_are_found_by_outline(
+    tmp_path: Path,
+) -> None:
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def outline(properties: object, level: str) -> None:
+        element = OxmlElement("w:outlineLvl")
+        element.set(qn("w:val"), level)
+        properties.append(element)  # type: ignore[attr-defined]
+
+    word = docx.Document()
+    styles = word.styles
+    styles.add_style("toc 1", WD_STYLE_TYPE.PARAGRAPH)
+    annex = styles.add_style("Annex Level 1", WD_STYLE_TYPE.PARAGRAPH)
+    annex.base_style = styles["Heading 1"]
+    house = styles.add_style("House Head", WD_STYLE_TYPE.PARAGRAPH)
+    outline(house.element.get_or_add_pPr(), "1")
+    word.add_paragraph("1\tSetup\t3", style="toc 1")
+    word.add_paragraph("Setup", style="House Head")
+    word.add_paragraph("Install the tool before the first run.")
+    word.add_paragraph("Annex: Limits", style="Annex Level 1")
+    word.add_paragraph("Each run may take one hour at most.")
+    outline(word.add_paragraph("Support").paragraph_format.element.get_or_add_pPr(), "0")
+    word.add_paragraph("Write to the help desk.")
+    buffer = io.BytesIO()
+    word.save(buffer)
+    document = load(tmp_path, "guide.docx", buffer.getvalue())
+    assert kinds(document)[0] == ("furniture", "1 Setup 3")
+    assert [t for k, t in kinds(document) if k == "heading"] == [
+        "Setup",
+        "Annex: Limits",
+        "Support",
+    ]
+    assert answers(document) == [
+        "Install the tool before the first run.",
+        "Each run may take one hour at most.",
+        "Write to the help desk.",
+    ]
+
+
 def test_docx_equal_neighbouring_cells_both_stay_and_a_merged_cell_is_read_once(
     tmp_path: Path,
 ) -> None:
