@@ -119,46 +119,47 @@ def test_paged_text_drops_running_headers_and_joins_sentences_across_pages(tmp_p
 def test_short_lines_indented_past_the_body_are_not_headings_but_a_centred_title_is(
     tmp_path: Path,
 ) -> None:
-    body = "   A resolver asks for each name in turn, from the longest to\n"
+    body = "   A courier calls at each street in turn, from the longest to\n"
     # Centred over the body, and indented less deeply than code.
-    title = "Lookup Notes for Resolvers of Small Office Networks".center(len(body) - 1).rstrip()
+    title = "Delivery Notes for Couriers of the Small Town Office".center(len(body) - 1).rstrip()
     assert 3 < len(title) - len(title.lstrip()) < 7
     text = (
-        f"{title}\n\n{body}   the shortest, and it stops at the first answer it gets:\n\n"
-        "      Host.Example.Net\n      Example.Net\n\n"
-        "   Each answer is cached for an hour at most.\n"
+        f"{title}\n\n{body}   the shortest, and it stops at the first one it reaches:\n\n"
+        "      Oak Street\n      Elm Road\n\n"
+        "   Each parcel is held for a day at most.\n"
     )
-    document = load(tmp_path, "resolver.txt", text)
+    document = load(tmp_path, "courier.txt", text)
     headings = [t for k, t in kinds(document) if k == "heading"]
-    assert headings == ["Lookup Notes for Resolvers of Small Office Networks"]
+    assert headings == ["Delivery Notes for Couriers of the Small Town Office"]
     assert document.blocks[-1].section == headings[0]
-    assert "Host.Example.Net" in document.text
+    assert "Oak Street" in document.text
 
 
 def test_a_list_item_s_hanging_lines_stay_in_the_item(tmp_path: Path) -> None:
     text = (
-        "The cache picks its answer A(N) for a name N in this order:\n\n"
-        "   o  If N is cached and the entry is fresh, then A(N) =\n      C(N), otherwise\n\n"
-        "   o  A(N) is the answer of the upstream server.\n\n"
-        "The order never changes while the cache runs.\n"
+        "The pump picks its speed in this order, from the first rule that holds:\n\n"
+        "   o  When the tank is below half and the valve is open, the speed is\n"
+        "      Fast (the default)\n\n"
+        "   o  Slow in every other case.\n\n"
+        "The order never changes while the pump runs.\n"
     )
-    document = load(tmp_path, "cache.txt", text)
+    document = load(tmp_path, "pump.txt", text)
     items = [t for k, t in kinds(document) if k == "list_item"]
     assert items == [
-        "If N is cached and the entry is fresh, then A(N) = C(N), otherwise",
-        "A(N) is the answer of the upstream server.",
+        "When the tank is below half and the valve is open, the speed is Fast (the default)",
+        "Slow in every other case.",
     ]
     assert not [t for k, t in kinds(document) if k == "heading"]
 
 
 def test_a_line_ending_on_a_word_like_to_goes_on_into_the_next(tmp_path: Path) -> None:
     text = (
-        "The parser reads every record of the file in one pass and keeps no state at all.\n"
-        "It writes one line per record. Version 3 is the successor to\n"
-        "Version 2 of the format.\n"
+        "The library lends books for three weeks and asks for no fee from its readers.\n"
+        "It opens at nine. The reading room is next to\n"
+        "Hall B of the old school.\n"
     )
-    document = load(tmp_path, "parser.txt", text)
-    assert answers(document)[-1] == "Version 3 is the successor to Version 2 of the format."
+    document = load(tmp_path, "library.txt", text)
+    assert answers(document)[-1] == "The reading room is next to Hall B of the old school."
 
 
 def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
@@ -193,15 +194,15 @@ def test_contents_lines_and_shell_lines_are_never_answers(tmp_path: Path) -> Non
 
 def test_tab_indented_lines_are_code_not_headings(tmp_path: Path) -> None:
     text = (
-        "Relay settings\n==============\n\n"
-        "The mode field of a relay request takes one of the following values:\n\n"
-        "\tMODE_POINT  1\t\t/* whole packets */\n\tMODE_FRAME  2\t\t/* raw frames */\n\n"
-        "The unit number names the interface at the far end of the relay.\n"
+        "Fan settings\n============\n\n"
+        "The speed field of the fan controller takes one of the following values:\n\n"
+        "\tFAN_LOW     1\t\t/* quiet */\n\tFAN_HIGH    2\t\t/* loud */\n\n"
+        "The zone number names the fan at the back of the case of the machine.\n"
     )
-    document = load(tmp_path, "relay.txt", text)
-    assert [t for k, t in kinds(document) if k == "heading"] == ["Relay settings"]
-    assert document.blocks[-1].section == "Relay settings"
-    assert "MODE_FRAME" in document.text, "code stays searchable"
+    document = load(tmp_path, "fans.txt", text)
+    assert [t for k, t in kinds(document) if k == "heading"] == ["Fan settings"]
+    assert document.blocks[-1].section == "Fan settings"
+    assert "FAN_HIGH" in document.text, "code stays searchable"
 
 
 def test_numbered_section_headings_are_headings_and_a_loose_numbered_list_is_not(
@@ -282,14 +283,14 @@ def test_markdown_br_keeps_the_words_around_it_apart(tmp_path: Path) -> None:
     text = (
         "Ports are listed below.<br>Each one is opened at start.\n\n"
         "| Flag | Meaning |\n| --- | --- |\n"
-        "| `--mode` | How to run (fast\\|safe)<br>'fast': skip the checks<br/>'safe': run them |\n"
+        "| `--size` | Box size<br>small: one cup<br/>large: ten cups |\n"
     )
     document = load(tmp_path, "flags.md", text)
     assert kinds(document) == [
         ("paragraph", "Ports are listed below. Each one is opened at start."),
         (
             "table_row",
-            "Flag: --mode · Meaning: How to run (fast|safe)\n'fast': skip the checks\n'safe': run them",
+            "Flag: --size · Meaning: Box size\nsmall: one cup\nlarge: ten cups",
         ),
     ]
     assert_quotes_verify(document)
@@ -297,15 +298,15 @@ def test_markdown_br_keeps_the_words_around_it_apart(tmp_path: Path) -> None:
 
 def test_markdown_template_shortcodes_are_markup_not_text(tmp_path: Path) -> None:
     text = (
-        "## Cache\n\n"
-        'Set its size with the `config` command ([see its usage]({{< relref "cli#config" >}}'
-        ' "config docs")) or by hand.\n\n'
-        "{{% note %}}\nThe cache is cleared on upgrade.\n{{% /note %}}\n"
+        "## Bulbs\n\n"
+        'Plant them in `autumn` ([see the planting guide]({{< relref "garden#bulbs" >}}'
+        ' "garden notes")) or in early spring.\n\n'
+        "{{% note %}}\nWater them once a week.\n{{% /note %}}\n"
     )
-    document = load(tmp_path, "cache.md", text)
+    document = load(tmp_path, "bulbs.md", text)
     assert answers(document) == [
-        "Set its size with the config command (see its usage) or by hand.",
-        "The cache is cleared on upgrade.",
+        "Plant them in autumn (see the planting guide) or in early spring.",
+        "Water them once a week.",
     ]
 
 
@@ -391,22 +392,22 @@ def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
 
 def test_html_heading_inside_a_table_row_heads_the_rows_after_it(tmp_path: Path) -> None:
     page = (
-        "<html><body><h1>Port library</h1><p>The library opens serial ports.</p><table>"
-        "<tr><td colspan='2'><h2>Macros</h2></td></tr>"
-        "<tr><td>#define</td><td>PORT_MAX</td></tr><tr><td colspan='2'>Most ports open.</td></tr>"
-        "<tr><td colspan='2'><h2><a id='f'></a>Functions</h2></td></tr>"
-        "<tr><td>int</td><td>port_open(int n)</td></tr>"
-        "<tr><td colspan='2'>Opens port n.</td></tr></table></body></html>"
+        "<html><body><h1>Workshop</h1><p>The workshop lends its tools.</p><table>"
+        "<tr><td colspan='2'><h2>Hand tools</h2></td></tr>"
+        "<tr><td>saw</td><td>two</td></tr><tr><td colspan='2'>Saws are sharpened weekly.</td></tr>"
+        "<tr><td colspan='2'><h2><a id='p'></a>Power tools</h2></td></tr>"
+        "<tr><td>drill</td><td>one</td></tr>"
+        "<tr><td colspan='2'>Drills need a card.</td></tr></table></body></html>"
     )
-    document = load(tmp_path, "ports.html", page)
+    document = load(tmp_path, "tools.html", page)
     assert [t for k, t in kinds(document) if k == "heading"] == [
-        "Port library",
-        "Macros",
-        "Functions",
+        "Workshop",
+        "Hand tools",
+        "Power tools",
     ]
     sections = {document.text[b.start : b.end]: b.section for b in document.blocks}
-    assert sections["Most ports open."] == "Macros"
-    assert sections["Opens port n."] == "Functions"
+    assert sections["Saws are sharpened weekly."] == "Hand tools"
+    assert sections["Drills need a card."] == "Power tools"
 
 
 def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_path: Path) -> None:
@@ -472,34 +473,31 @@ def test_pdf_line_end_hyphen_and_ligature_are_joined(tmp_path: Path) -> None:
 
 def test_pdf_line_end_hyphen_of_a_compound_is_kept(tmp_path: Path) -> None:
     lines = [
-        "The board reads its sensors through a memory-",
-        "mapped window, and each sensor is exam-",
-        "ined in turn by the firmware of the board.",
-        "A memory-mapped sensor reads as zero when idle.",
-        "The firmware of the board hands its clients short-",
-        "lived tokens; a token lived a short time then.",
+        "The garden keeps its rarest plants behind a wind-",
+        "screen wall, and each bed is exam-",
+        "ined in turn by the keeper of the garden.",
+        "A wind-screen wall keeps the frost out in winter.",
+        "The keeper of the garden sows tall-",
+        "grass seed; the grass grows tall by the end of June.",
     ]
-    document = load(tmp_path, "board.pdf", pdf([lines]))
+    document = load(tmp_path, "garden.pdf", pdf([lines]))
     assert answers(document) == [
-        "The board reads its sensors through a memory-mapped window, and each sensor is "
-        "examined in turn by the firmware of the board.",
-        "A memory-mapped sensor reads as zero when idle.",
-        "The firmware of the board hands its clients short-lived tokens; a token lived a short "
-        "time then.",
+        "The garden keeps its rarest plants behind a wind-screen wall, and each bed is "
+        "examined in turn by the keeper of the garden.",
+        "A wind-screen wall keeps the frost out in winter.",
+        "The keeper of the garden sows tall-grass seed; the grass grows tall by the end of June.",
     ]
 
 
 def test_pdf_heading_ending_in_a_bracketed_name_is_a_heading(tmp_path: Path) -> None:
     lines = [
-        "The device keeps all of its state in a small set of registers.",
-        "3.2 Machine Cause Register (mcause)",
-        "The cause register holds the code of the last trap taken.",
+        "The cooler keeps all of its settings in a small set of registers.",
+        "3.2 Fan Speed Register (fsr)",
+        "The speed register holds the last speed that was set by the user.",
     ]
-    document = load(tmp_path, "regs.pdf", pdf([lines]))
-    assert [t for k, t in kinds(document) if k == "heading"] == [
-        "3.2 Machine Cause Register (mcause)"
-    ]
-    assert document.blocks[-1].section == "3.2 Machine Cause Register (mcause)"
+    document = load(tmp_path, "cooler.pdf", pdf([lines]))
+    assert [t for k, t in kinds(document) if k == "heading"] == ["3.2 Fan Speed Register (fsr)"]
+    assert document.blocks[-1].section == "3.2 Fan Speed Register (fsr)"
 
 
 def test_a_short_line_ending_in_a_hyphen_is_not_a_heading(tmp_path: Path) -> None:
@@ -513,8 +511,8 @@ def test_a_short_line_ending_in_a_hyphen_is_not_a_heading(tmp_path: Path) -> Non
     assert answers(document)[-1] == (
         "Each grant is temporary and ends when the client disconnects from the board."
     )
-    text = "Unpack it:\n\nTar reads the archive from - with xf -\n\nIt keeps the file dates.\n"
-    assert not [t for k, t in kinds(load(tmp_path, "unpack.txt", text)) if k == "heading"]
+    text = "Print it:\n\nThe printer reads the page from - with cat -\n\nIt keeps the margins.\n"
+    assert not [t for k, t in kinds(load(tmp_path, "print.txt", text)) if k == "heading"]
 
 
 def test_pdf_symbol_font_bullets_mark_list_items() -> None:
@@ -523,30 +521,30 @@ def test_pdf_symbol_font_bullets_mark_list_items() -> None:
 
     builder = DocumentBuilder()
     lines: list[tuple[str, int]] = [
-        ("The build copies two files before it starts:", 1),
-        ("\uf0b7 the start-up script of the target, and", 1),
-        ("\uf0d8 the table of the applications to load.", 1),
+        ("The basket holds two kinds of fruit:", 1),
+        ("\uf0b7 the apples from the north orchard, and", 1),
+        ("\uf0d8 the pears from the old tree by the gate.", 1),
     ]
     _add_lines([list(lines)], builder)
     document = builder.build("b.pdf", "0", "b")
     assert kinds(document)[1:] == [
-        ("list_item", "the start-up script of the target, and"),
-        ("list_item", "the table of the applications to load."),
+        ("list_item", "the apples from the north orchard, and"),
+        ("list_item", "the pears from the old tree by the gate."),
     ]
 
 
 def test_pdf_numbered_heading_after_a_code_line_is_a_heading(tmp_path: Path) -> None:
     lines = [
-        "The build copies the configuration header into place with this command:",
-        "cp build/inc/config.h $MISSION/build/inc",
-        "3.4 Integrate The Library",
-        "The library is built with the rest of the system, and its limits are set in Section",
-        "4.2 Limits And Defaults",
-        "which also lists the error codes that the library returns to its callers.",
+        "The fan settings file is put in place with a single command of this kind:",
+        "install -m 644 fan.conf /etc/fans/",
+        "3.4 Mount The Fans",
+        "Each fan is screwed to the back of the case, and its speeds are given in Section",
+        "4.2 Speeds And Noise",
+        "which also lists the noise that each speed makes at one metre from the case.",
     ]
-    document = load(tmp_path, "build.pdf", pdf([lines]))
-    assert [t for k, t in kinds(document) if k == "heading"] == ["3.4 Integrate The Library"]
-    assert document.blocks[-1].section == "3.4 Integrate The Library"
+    document = load(tmp_path, "fans.pdf", pdf([lines]))
+    assert [t for k, t in kinds(document) if k == "heading"] == ["3.4 Mount The Fans"]
+    assert document.blocks[-1].section == "3.4 Mount The Fans"
 
 
 def test_pdf_chapter_label_and_title_are_headings(tmp_path: Path) -> None:
@@ -555,12 +553,12 @@ def test_pdf_chapter_label_and_title_are_headings(tmp_path: Path) -> None:
             "The interrupt lines of the board are wired to the controller on the left side.",
             "Each line is sampled once for every cycle of the bus clock of the board.",
         ],
-        ["Chapter 4", "History", "The board was first made in a small workshop by two people."],
+        ["Chapter 4", "Wiring", "The board was first wired in a small workshop by two people."],
         ["Appendix B", "Bus Timing, version 2.1", "The bus runs at one speed for all its lines."],
     ]
     document = load(tmp_path, "board.pdf", pdf(pages))
     headings = [t for k, t in kinds(document) if k == "heading"]
-    assert headings == ["Chapter 4", "History", "Appendix B", "Bus Timing, version 2.1"]
+    assert headings == ["Chapter 4", "Wiring", "Appendix B", "Bus Timing, version 2.1"]
     assert answers(document)[1] == (
         "Each line is sampled once for every cycle of the bus clock of the board."
     )
@@ -614,14 +612,14 @@ def test_docx_contents_entries_are_not_prose_and_heading_styles_are_found_by_out
     word = docx.Document()
     styles = word.styles
     styles.add_style("toc 1", WD_STYLE_TYPE.PARAGRAPH)
-    annex = styles.add_style("Annex Level 1", WD_STYLE_TYPE.PARAGRAPH)
+    annex = styles.add_style("Annex Title", WD_STYLE_TYPE.PARAGRAPH)
     annex.base_style = styles["Heading 1"]
     house = styles.add_style("House Head", WD_STYLE_TYPE.PARAGRAPH)
     outline(house.element.get_or_add_pPr(), "1")
     word.add_paragraph("1\tSetup\t3", style="toc 1")
     word.add_paragraph("Setup", style="House Head")
     word.add_paragraph("Install the tool before the first run.")
-    word.add_paragraph("Annex: Limits", style="Annex Level 1")
+    word.add_paragraph("Annex: Limits", style="Annex Title")
     word.add_paragraph("Each run may take one hour at most.")
     outline(word.add_paragraph("Support").paragraph_format.element.get_or_add_pPr(), "0")
     word.add_paragraph("Write to the help desk.")
@@ -648,18 +646,18 @@ def test_docx_equal_neighbouring_cells_both_stay_and_a_merged_cell_is_read_once(
 
     word = docx.Document()
     table = word.add_table(rows=3, cols=4)
-    for column, text in enumerate(["Unit", "Passed", "Failed", "Skipped"]):
+    for column, text in enumerate(["Item", "Shelf A", "Shelf B", "Shelf C"]):
         table.cell(0, column).text = text
-    for column, text in enumerate(["Clock", "12", "0", "0"]):
+    for column, text in enumerate(["Bolts", "12", "0", "0"]):
         table.cell(1, column).text = text
-    table.cell(2, 0).text, table.cell(2, 3).text = "Relay", "3"
-    table.cell(2, 1).merge(table.cell(2, 2)).text = "not run"
+    table.cell(2, 0).text, table.cell(2, 3).text = "Nails", "3"
+    table.cell(2, 1).merge(table.cell(2, 2)).text = "sold out"
     buffer = io.BytesIO()
     word.save(buffer)
     document = load(tmp_path, "t.docx", buffer.getvalue())
     assert answers(document) == [
-        "Unit: Clock · Passed: 12 · Failed: 0 · Skipped: 0",
-        "Unit: Relay · Passed: not run · Skipped: 3",
+        "Item: Bolts · Shelf A: 12 · Shelf B: 0 · Shelf C: 0",
+        "Item: Nails · Shelf A: sold out · Shelf C: 3",
     ]
 
 

@@ -40,7 +40,7 @@ _MINOR_WORDS = frozenset(
     ]
 )
 _SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d")
-# A heading may end with a bracket ("Cause Register (mcause)"); a sentence ends with the stop
+# A heading may end with a bracket ("Fan Speed Register (fsr)"); a sentence ends with the stop
 # before it ("(see above.)").
 _CLOSERS = ")]"
 
@@ -69,7 +69,7 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
         return False
     if words[-1].lower() in _MINOR_WORDS or text.rstrip().endswith(("-", "\u2010")):
         # A line cut off mid-phrase ("National Institute of") or mid-word ("environ-"), or
-        # ending on a command's dash ("tar xf -").
+        # ending on a command's dash ("cat -").
         return False
     numbered = _NUMBERED.match(text)
     if numbered and not strict:
@@ -87,7 +87,7 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
 
 
 def ends_mid_phrase(line: str) -> bool:
-    """Whether a line stops on a word that cannot end a sentence or a title ("successor to",
+    """Whether a line stops on a word that cannot end a sentence or a title ("next to",
     "the"), so the line after it goes on with the same sentence."""
     words = line.split()
     return bool(words) and words[-1] in _MINOR_WORDS
@@ -223,7 +223,7 @@ def guess_title(text: str, blocks: list[Block]) -> str:
     return ""
 
 
-# A word, with the hyphens inside it ("memory-mapped", "RISC-V").
+# A word, with the hyphens inside it ("well-known", "X-ray").
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
 _WORD_BEFORE_HYPHEN = re.compile(r"([^\W_]+(?:-[^\W_]+)*)-$")
 
@@ -248,10 +248,10 @@ def document_words(lines: list[str]) -> frozenset[str]:
 
 
 def _keeps_hyphen(text: str, line: str, words: frozenset[str]) -> bool:
-    """Whether the hyphen ending `text` belongs to a compound ("memory-" then "mapped") rather
+    """Whether the hyphen ending `text` belongs to a compound ("well-" then "known") rather
     than breaking one word ("exam-" then "ple"), judged by the document's own words: the word
     written whole elsewhere is one word; written with its hyphen elsewhere, or both parts being
-    words of their own ("fine-" then "grained"), it is a compound."""
+    words of their own ("tall-" then "grass"), it is a compound."""
     before = _WORD_BEFORE_HYPHEN.search(text)
     after = _WORD.match(line)
     if not words or before is None or after is None:
@@ -269,7 +269,7 @@ def join_lines(
     """Lines of one paragraph joined with spaces, with where each page starts in the result.
 
     A line-end hyphen inside a word ("exam-" then "ple") is joined without it; one of a compound
-    ("memory-" then "mapped", see `_keeps_hyphen` and `words`, the document's words from
+    ("well-" then "known", see `_keeps_hyphen` and `words`, the document's words from
     `document_words`) is kept. Returns the text and (offset, page) marks, one per change of page.
     """
     text = ""

@@ -15,7 +15,7 @@ _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _ADMONITION = re.compile(r"^[ \t]*:::[^\n]*$", re.MULTILINE)
 _CALLOUT = re.compile(r"^\[!\w+\]\s*")
 # Static-site template shortcodes: a line of its own (`{{% note %}}`, `{{< /tab >}}`) opens or
-# closes a box and is presentation; a cross-reference (`{{< relref "cli#config" >}}`) stands for
+# closes a box and is presentation; a cross-reference (`{{< relref "garden#bulbs" >}}`) stands for
 # the link target it names, which Markdown cannot parse as a link while it holds spaces.
 _SHORTCODE_LINE = re.compile(r"^[ \t]*\{\{(?:<[^\n]*?>|%[^\n]*?%)\}\}[ \t]*$", re.MULTILINE)
 _REF_SHORTCODE = re.compile(r"\{\{[<%]\s*(?:rel)?ref\s+\"([^\"\n]*)\"\s*[>%]\}\}")

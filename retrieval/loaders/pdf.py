@@ -267,7 +267,7 @@ def _without_furniture(
 
 
 def _numbered_after(previous: str, line: str) -> bool:
-    """Whether `line` opens with a section number of several levels ("3.3.1 Removing Tables")
+    """Whether `line` opens with a section number of several levels ("4.2.1 Fan Mounts")
     after a line that does not run on into it: such a heading follows code, a table or a
     figure's label as often as a sentence. After "see Section" it is a reference, not a heading.
     """

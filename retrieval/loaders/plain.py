@@ -105,7 +105,7 @@ def _ends_sentence(line: str) -> bool:
 
 def _numbered_heading(run: list[str], around: list[str]) -> bool:
     """Whether a run of lines standing alone between blank lines is a numbered section heading
-    ("3. Transport changes", "3.1. transport: new cipher") rather than an item of a numbered list.
+    ("3. Storage changes", "3.1. disks: a new layout") rather than an item of a numbered list.
 
     A number of several levels ("3.1.") only numbers sections; its title may wrap onto a second
     line. A plain "3." numbers a list item as well, so it is a heading only on a line of its own
@@ -193,8 +193,8 @@ def _flush(
 def _soft_break(previous: str, line: str, width: int) -> bool:
     """Whether the break after `previous` was made by wrapping, not by the writer.
 
-    A line that goes on in lower case, or after a word that cannot end a sentence ("the
-    successor to" then "Version 2."), continues a sentence. Otherwise, in a hard-wrapped file,
+    A line that goes on in lower case, or after a word that cannot end a sentence ("it sits
+    next to" then "Hall B."), continues a sentence. Otherwise, in a hard-wrapped file,
     the break was the wrapping's when the next word would not have fit on the line.
     """
     words = line.split()

@@ -37,8 +37,8 @@ def _style_name(paragraph: Any) -> str:
 
 
 def _is_heading(paragraph: Any) -> bool:
-    """Whether a paragraph is a heading: a Heading style, a style built on one ("Appendix
-    Level 1" based on "Heading 1"), or an outline level, which Word's navigation pane and
+    """Whether a paragraph is a heading: a Heading style, a style built on one ("Annex
+    Title" based on "Heading 1"), or an outline level, which Word's navigation pane and
     table of contents go by."""
     from docx.oxml.ns import qn
 
