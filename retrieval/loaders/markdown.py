@@ -106,7 +106,8 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
 
 def _inline_text(token: Any) -> str:
     """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go
-    (a `<br>` is a line break), and note marks (`[^1]`, a `<sup>` number glued to a word) are left out."""
+    (a `<br>` is a line break), and note marks (`[^1]`, a `<sup>` number glued to a word) are
+    left out."""
     parts: list[str] = []
     children = list(token.children or [])
     skip_to = -1
