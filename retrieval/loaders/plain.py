@@ -144,7 +144,12 @@ def _flush(
         nonlocal current
         if not current:
             return
-        text, marks = join_lines([(" ".join(line.split()), page) for line, page in current], words)
+        if kind == "code":
+            text, marks = _code_lines(current)
+        else:
+            text, marks = join_lines(
+                [(" ".join(line.split()), page) for line, page in current], words
+            )
         block_kind = kind
         # A heading sits at the body's margin, left of it, or centred; a short line indented
         # further is an example, a row of a table or a hanging line of a list item.
@@ -188,6 +193,24 @@ def _flush(
             kind = "paragraph"
         current.append((line, page))
     emit()
+
+
+def _code_lines(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """Code lines as lines, without the indent they share, with where each page starts.
+
+    Joined into one line, a listing (a packet's fields, one per line) reads as one run of words.
+    """
+    expanded = [(line.expandtabs().rstrip(), page) for line, page in lines]
+    margin = min(_indent(line) for line, _ in expanded)
+    text = ""
+    marks: list[tuple[int, int]] = []
+    for line, page in expanded:
+        if text:
+            text += "\n"
+        if not marks or marks[-1][1] != page:
+            marks.append((len(text), page))
+        text += line[margin:]
+    return text, marks
 
 
 def _soft_break(previous: str, line: str, width: int) -> bool:
