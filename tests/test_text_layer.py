@@ -116,6 +116,70 @@ def test_paged_text_drops_running_headers_and_joins_sentences_across_pages(tmp_p
     assert document.page_at(start) == 1 and document.page_at(document.text.index("Any relay")) == 4
 
 
+def test_short_lines_indented_past_the_body_are_not_headings_but_a_centred_title_is(
+    tmp_path: Path,
+) -> None:
+    body = "   A courier calls at each street in turn, from the longest to\n"
+    # Centred over the body, and indented less deeply than code.
+    title = "Delivery Notes for Couriers of the Small Town Office".center(len(body) - 1).rstrip()
+    assert 3 < len(title) - len(title.lstrip()) < 7
+    text = (
+        f"{title}\n\n{body}   the shortest, and it stops at the first one it reaches:\n\n"
+        "      Oak Street\n      Elm Road\n\n"
+        "   Each parcel is held for a day at most.\n"
+    )
+    document = load(tmp_path, "courier.txt", text)
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["Delivery Notes for Couriers of the Small Town Office"]
+    assert document.blocks[-1].section == headings[0]
+    assert "Oak Street" in document.text
+
+
+def test_a_list_item_s_hanging_lines_stay_in_the_item(tmp_path: Path) -> None:
+    text = (
+        "The pump picks its speed in this order, from the first rule that holds:\n\n"
+        "   o  When the tank is below half and the valve is open, the speed is\n"
+        "      Fast (the default)\n\n"
+        "   o  Slow in every other case.\n\n"
+        "The order never changes while the pump runs.\n"
+    )
+    document = load(tmp_path, "pump.txt", text)
+    items = [t for k, t in kinds(document) if k == "list_item"]
+    assert items == [
+        "When the tank is below half and the valve is open, the speed is Fast (the default)",
+        "Slow in every other case.",
+    ]
+    assert not [t for k, t in kinds(document) if k == "heading"]
+
+
+def test_a_line_ending_on_a_word_like_to_goes_on_into_the_next(tmp_path: Path) -> None:
+    text = (
+        "The library lends books for three weeks and asks for no fee from its readers.\n"
+        "It opens at nine. The reading room is next to\n"
+        "Hall B of the old school.\n"
+    )
+    document = load(tmp_path, "library.txt", text)
+    assert answers(document)[-1] == "The reading room is next to Hall B of the old school."
+
+
+def test_a_finished_sentence_at_a_page_break_ends_its_paragraph(tmp_path: Path) -> None:
+    pages = [
+        "Relay Notes\n\n   The relay keeps no state for the sender and answers each request\n"
+        "   on its own.\n",
+        "2. Forwarding\n\n   The relay forwards each frame at once, in the order listed:\n\n"
+        "      Frame    Port\n      data     4000\n",
+        "3. Limits\n\n   The relay drops frames over the size limit.\n",
+    ]
+    document = load(tmp_path, "relay.txt", "\f".join(pages))
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["Relay Notes", "2. Forwarding", "3. Limits"]
+    assert "The relay keeps no state for the sender and answers each request on its own." in (
+        answers(document)
+    )
+    assert document.blocks[-1].section == "3. Limits"
+    assert document.page_at(document.text.index("2. Forwarding")) == 2
+
+
 def test_contents_lines_and_shell_lines_are_never_answers(tmp_path: Path) -> None:
     text = (
         "Contents\n\n1. Introduction ........................ 3\n2. Setup ........................ 7\n\n"
@@ -126,6 +190,41 @@ def test_contents_lines_and_shell_lines_are_never_answers(tmp_path: Path) -> Non
     quoted = answers(document)
     assert quoted == ["Install the tool with the package manager before the first run."]
     assert "$ tool install --global" in document.text, "code stays searchable"
+
+
+def test_tab_indented_lines_are_code_not_headings(tmp_path: Path) -> None:
+    text = (
+        "Fan settings\n============\n\n"
+        "The speed field of the fan controller takes one of the following values:\n\n"
+        "\tFAN_LOW     1\t\t/* quiet */\n\tFAN_HIGH    2\t\t/* loud */\n\n"
+        "The zone number names the fan at the back of the case of the machine.\n"
+    )
+    document = load(tmp_path, "fans.txt", text)
+    assert [t for k, t in kinds(document) if k == "heading"] == ["Fan settings"]
+    assert document.blocks[-1].section == "Fan settings"
+    listing = ["\tFAN_LOW     1\t\t/* quiet */", "\tFAN_HIGH    2\t\t/* loud */"]
+    code = "\n".join(line.expandtabs()[8:] for line in listing)
+    assert ("code", code) in kinds(document), "code keeps its lines"
+
+
+def test_numbered_section_headings_are_headings_and_a_loose_numbered_list_is_not(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "1. Moorings\n\nThe east pier takes boats up to twelve metres in length.\n\n"
+        "1.1. visitors: short stays and\n     day passes\n\n"
+        "Visitors pay at the office before noon.\n\n"
+        "2. Fuel\n\nDiesel is sold from the west quay on weekdays.\n\n"
+        "To book a berth:\n\n1. Call the office\n\n2. Give the name of the boat\n"
+    )
+    document = load(tmp_path, "harbour.txt", text)
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["1. Moorings", "1.1. visitors: short stays and day passes", "2. Fuel"]
+    sections = {document.text[b.start : b.end]: b.section for b in document.blocks}
+    assert sections["Visitors pay at the office before noon."].startswith("1.1.")
+    assert sections["Diesel is sold from the west quay on weekdays."] == "2. Fuel"
+    items = [t for k, t in kinds(document) if k == "list_item"]
+    assert items == ["Call the office", "Give the name of the boat"]
 
 
 @pytest.mark.parametrize(
@@ -182,6 +281,37 @@ def test_a_closing_admonition_keeps_the_heading_after_it(tmp_path: Path) -> None
     assert document.blocks[-1].section == "cache.size"
 
 
+def test_markdown_br_keeps_the_words_around_it_apart(tmp_path: Path) -> None:
+    text = (
+        "Ports are listed below.<br>Each one is opened at start.\n\n"
+        "| Flag | Meaning |\n| --- | --- |\n"
+        "| `--size` | Box size<br>small: one cup<br/>large: ten cups |\n"
+    )
+    document = load(tmp_path, "flags.md", text)
+    assert kinds(document) == [
+        ("paragraph", "Ports are listed below. Each one is opened at start."),
+        (
+            "table_row",
+            "Flag: --size · Meaning: Box size\nsmall: one cup\nlarge: ten cups",
+        ),
+    ]
+    assert_quotes_verify(document)
+
+
+def test_markdown_template_shortcodes_are_markup_not_text(tmp_path: Path) -> None:
+    text = (
+        "## Bulbs\n\n"
+        'Plant them in `autumn` ([see the planting guide]({{< relref "garden#bulbs" >}}'
+        ' "garden notes")) or in early spring.\n\n'
+        "{{% note %}}\nWater them once a week.\n{{% /note %}}\n"
+    )
+    document = load(tmp_path, "bulbs.md", text)
+    assert answers(document) == [
+        "Plant them in autumn (see the planting guide) or in early spring.",
+        "Water them once a week.",
+    ]
+
+
 def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: Path) -> None:
     text = (
         "# Harbour notes\n\n"
@@ -226,6 +356,22 @@ def test_html_inline_tags_flow_and_boilerplate_is_dropped(tmp_path: Path) -> Non
     assert ("code", "GET /tickets") in kinds(document)
 
 
+def test_html_page_wrapped_in_a_form_keeps_its_text_and_drops_the_controls(
+    tmp_path: Path,
+) -> None:
+    page = (
+        "<html><body><form action='/search'><input name='q'><button>Search</button></form>"
+        "<form id='page' method='post'><h1>Backup guide</h1>"
+        "<p>Backups run every night at two.</p><textarea>draft</textarea>"
+        "<select><option>English</option></select></form></body></html>"
+    )
+    document = load(tmp_path, "guide.html", page)
+    assert kinds(document) == [
+        ("heading", "Backup guide"),
+        ("paragraph", "Backups run every night at two."),
+    ]
+
+
 def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
     page = (
         "<html><body><h1>Harbour report</h1>"
@@ -244,6 +390,26 @@ def test_html_note_marks_leave_the_sentence_text(tmp_path: Path) -> None:
     # Exponents are not note marks, and an in-page link with words is text.
     assert "The basin covers 3 km2 and holds 106 litres, see tides." in sentences
     assert_quotes_verify(document)
+
+
+def test_html_heading_inside_a_table_row_heads_the_rows_after_it(tmp_path: Path) -> None:
+    page = (
+        "<html><body><h1>Workshop</h1><p>The workshop lends its tools.</p><table>"
+        "<tr><td colspan='2'><h2>Hand tools</h2></td></tr>"
+        "<tr><td>saw</td><td>two</td></tr><tr><td colspan='2'>Saws are sharpened weekly.</td></tr>"
+        "<tr><td colspan='2'><h2><a id='p'></a>Power tools</h2></td></tr>"
+        "<tr><td>drill</td><td>one</td></tr>"
+        "<tr><td colspan='2'>Drills need a card.</td></tr></table></body></html>"
+    )
+    document = load(tmp_path, "tools.html", page)
+    assert [t for k, t in kinds(document) if k == "heading"] == [
+        "Workshop",
+        "Hand tools",
+        "Power tools",
+    ]
+    sections = {document.text[b.start : b.end]: b.section for b in document.blocks}
+    assert sections["Saws are sharpened weekly."] == "Hand tools"
+    assert sections["Drills need a card."] == "Power tools"
 
 
 def test_html_table_cells_keep_their_br_line_breaks_and_inline_markup_flows(tmp_path: Path) -> None:
@@ -307,6 +473,100 @@ def test_pdf_line_end_hyphen_and_ligature_are_joined(tmp_path: Path) -> None:
     assert "environmental plan after a long and careful review." in document.text
 
 
+def test_pdf_line_end_hyphen_of_a_compound_is_kept(tmp_path: Path) -> None:
+    lines = [
+        "The garden keeps its rarest plants behind a wind-",
+        "screen wall, and each bed is exam-",
+        "ined in turn by the keeper of the garden.",
+        "A wind-screen wall keeps the frost out in winter.",
+        "The keeper of the garden sows tall-",
+        "grass seed; the grass grows tall by the end of June.",
+    ]
+    document = load(tmp_path, "garden.pdf", pdf([lines]))
+    assert answers(document) == [
+        "The garden keeps its rarest plants behind a wind-screen wall, and each bed is "
+        "examined in turn by the keeper of the garden.",
+        "A wind-screen wall keeps the frost out in winter.",
+        "The keeper of the garden sows tall-grass seed; the grass grows tall by the end of June.",
+    ]
+
+
+def test_pdf_heading_ending_in_a_bracketed_name_is_a_heading(tmp_path: Path) -> None:
+    lines = [
+        "The cooler keeps all of its settings in a small set of registers.",
+        "3.2 Fan Speed Register (fsr)",
+        "The speed register holds the last speed that was set by the user.",
+    ]
+    document = load(tmp_path, "cooler.pdf", pdf([lines]))
+    assert [t for k, t in kinds(document) if k == "heading"] == ["3.2 Fan Speed Register (fsr)"]
+    assert document.blocks[-1].section == "3.2 Fan Speed Register (fsr)"
+
+
+def test_a_short_line_ending_in_a_hyphen_is_not_a_heading(tmp_path: Path) -> None:
+    lines = [
+        "The firmware of the board hands out tokens to its clients.",
+        "Each grant is tempo-",
+        "rary and ends when the client disconnects from the board.",
+    ]
+    document = load(tmp_path, "grants.pdf", pdf([lines]))
+    assert not [t for k, t in kinds(document) if k == "heading"]
+    assert answers(document)[-1] == (
+        "Each grant is temporary and ends when the client disconnects from the board."
+    )
+    text = "Print it:\n\nThe printer reads the page from - with cat -\n\nIt keeps the margins.\n"
+    assert not [t for k, t in kinds(load(tmp_path, "print.txt", text)) if k == "heading"]
+
+
+def test_pdf_symbol_font_bullets_mark_list_items() -> None:
+    from retrieval.loaders.assembly import DocumentBuilder
+    from retrieval.loaders.pdf import _add_lines
+
+    builder = DocumentBuilder()
+    lines: list[tuple[str, int]] = [
+        ("The basket holds two kinds of fruit:", 1),
+        ("\uf0b7 the apples from the north orchard, and", 1),
+        ("\uf0d8 the pears from the old tree by the gate.", 1),
+    ]
+    _add_lines([list(lines)], builder)
+    document = builder.build("b.pdf", "0", "b")
+    assert kinds(document)[1:] == [
+        ("list_item", "the apples from the north orchard, and"),
+        ("list_item", "the pears from the old tree by the gate."),
+    ]
+
+
+def test_pdf_numbered_heading_after_a_code_line_is_a_heading(tmp_path: Path) -> None:
+    lines = [
+        "The fan settings file is put in place with a single command of this kind:",
+        "install -m 644 fan.conf /etc/fans/",
+        "3.4 Mount The Fans",
+        "Each fan is screwed to the back of the case, and its speeds are given in Section",
+        "4.2 Speeds And Noise",
+        "which also lists the noise that each speed makes at one metre from the case.",
+    ]
+    document = load(tmp_path, "fans.pdf", pdf([lines]))
+    assert [t for k, t in kinds(document) if k == "heading"] == ["3.4 Mount The Fans"]
+    assert document.blocks[-1].section == "3.4 Mount The Fans"
+
+
+def test_pdf_chapter_label_and_title_are_headings(tmp_path: Path) -> None:
+    pages = [
+        [
+            "The interrupt lines of the board are wired to the controller on the left side.",
+            "Each line is sampled once for every cycle of the bus clock of the board.",
+        ],
+        ["Chapter 4", "Wiring", "The board was first wired in a small workshop by two people."],
+        ["Appendix B", "Bus Timing, version 2.1", "The bus runs at one speed for all its lines."],
+    ]
+    document = load(tmp_path, "board.pdf", pdf(pages))
+    headings = [t for k, t in kinds(document) if k == "heading"]
+    assert headings == ["Chapter 4", "Wiring", "Appendix B", "Bus Timing, version 2.1"]
+    assert answers(document)[1] == (
+        "Each line is sampled once for every cycle of the bus clock of the board."
+    )
+    assert document.blocks[-1].section == "Bus Timing, version 2.1"
+
+
 def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Path) -> None:
     lines = [
         "This report describes how the survey of the northern coast was planned and",
@@ -336,6 +596,71 @@ def test_docx_paragraphs_headings_and_table_rows(tmp_path: Path) -> None:
         "Step: Tag the build · Owner: Release lead",
     ]
     assert ("heading", "Release checklist") in kinds(document)
+
+
+def test_docx_contents_entries_are_not_prose_and_heading_styles_are_found_by_outline(
+    tmp_path: Path,
+) -> None:
+    import docx
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def outline(properties: object, level: str) -> None:
+        element = OxmlElement("w:outlineLvl")
+        element.set(qn("w:val"), level)
+        properties.append(element)  # type: ignore[attr-defined]
+
+    word = docx.Document()
+    styles = word.styles
+    styles.add_style("toc 1", WD_STYLE_TYPE.PARAGRAPH)
+    annex = styles.add_style("Annex Title", WD_STYLE_TYPE.PARAGRAPH)
+    annex.base_style = styles["Heading 1"]
+    house = styles.add_style("House Head", WD_STYLE_TYPE.PARAGRAPH)
+    outline(house.element.get_or_add_pPr(), "1")
+    word.add_paragraph("1\tSetup\t3", style="toc 1")
+    word.add_paragraph("Setup", style="House Head")
+    word.add_paragraph("Install the tool before the first run.")
+    word.add_paragraph("Annex: Limits", style="Annex Title")
+    word.add_paragraph("Each run may take one hour at most.")
+    outline(word.add_paragraph("Support").paragraph_format.element.get_or_add_pPr(), "0")
+    word.add_paragraph("Write to the help desk.")
+    buffer = io.BytesIO()
+    word.save(buffer)
+    document = load(tmp_path, "guide.docx", buffer.getvalue())
+    assert kinds(document)[0] == ("furniture", "1 Setup 3")
+    assert [t for k, t in kinds(document) if k == "heading"] == [
+        "Setup",
+        "Annex: Limits",
+        "Support",
+    ]
+    assert answers(document) == [
+        "Install the tool before the first run.",
+        "Each run may take one hour at most.",
+        "Write to the help desk.",
+    ]
+
+
+def test_docx_equal_neighbouring_cells_both_stay_and_a_merged_cell_is_read_once(
+    tmp_path: Path,
+) -> None:
+    import docx
+
+    word = docx.Document()
+    table = word.add_table(rows=3, cols=4)
+    for column, text in enumerate(["Item", "Shelf A", "Shelf B", "Shelf C"]):
+        table.cell(0, column).text = text
+    for column, text in enumerate(["Bolts", "12", "0", "0"]):
+        table.cell(1, column).text = text
+    table.cell(2, 0).text, table.cell(2, 3).text = "Nails", "3"
+    table.cell(2, 1).merge(table.cell(2, 2)).text = "sold out"
+    buffer = io.BytesIO()
+    word.save(buffer)
+    document = load(tmp_path, "t.docx", buffer.getvalue())
+    assert answers(document) == [
+        "Item: Bolts · Shelf A: 12 · Shelf B: 0 · Shelf C: 0",
+        "Item: Nails · Shelf A: sold out · Shelf C: 3",
+    ]
 
 
 def test_csv_rows_pair_headers_with_cells(tmp_path: Path) -> None:

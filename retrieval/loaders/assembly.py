@@ -39,7 +39,10 @@ _MINOR_WORDS = frozenset(
         "without",
     ]
 )
-_SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d", ")")
+_SENTENCE_END = (".", "!", "?", ":", ";", ",", '"', "\u201d")
+# A heading may end with a bracket ("Fan Speed Register (fsr)"); a sentence ends with the stop
+# before it ("(see above.)").
+_CLOSERS = ")]"
 
 
 def flow(text: str) -> str:
@@ -60,10 +63,14 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
     a row of numbers) are not headings, and a long one must be in title case.
     """
     words = text.split()
-    if not 0 < len(words) <= _MAX_HEADING_WORDS or text.rstrip().endswith(_SENTENCE_END):
+    if not 0 < len(words) <= _MAX_HEADING_WORDS or text.rstrip().rstrip(_CLOSERS).endswith(
+        _SENTENCE_END
+    ):
         return False
-    if words[-1].lower() in _MINOR_WORDS:
-        return False  # a line cut off mid-phrase ("National Institute of")
+    if words[-1].lower() in _MINOR_WORDS or text.rstrip().endswith(("-", "\u2010")):
+        # A line cut off mid-phrase ("National Institute of") or mid-word ("environ-"), or
+        # ending on a command's dash ("cat -").
+        return False
     numbered = _NUMBERED.match(text)
     if numbered and not strict:
         return True
@@ -77,6 +84,13 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
         return False
     capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
     return len(lettered) <= 6 or len(capitalised) >= 0.75 * len(lettered)
+
+
+def ends_mid_phrase(line: str) -> bool:
+    """Whether a line stops on a word that cannot end a sentence or a title ("next to",
+    "the"), so the line after it goes on with the same sentence."""
+    words = line.split()
+    return bool(words) and words[-1] in _MINOR_WORDS
 
 
 def flow_lines(text: str) -> str:
@@ -209,18 +223,62 @@ def guess_title(text: str, blocks: list[Block]) -> str:
     return ""
 
 
-def join_lines(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+# A word, with the hyphens inside it ("well-known", "X-ray").
+_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
+_WORD_BEFORE_HYPHEN = re.compile(r"([^\W_]+(?:-[^\W_]+)*)-$")
+
+
+def document_words(lines: list[str]) -> frozenset[str]:
+    """The words of a document's lines, lower-cased, and the parts of its hyphenated words; the
+    pieces of a word broken by a hyphen at a line's end are left out (they are what is asked)."""
+    words: set[str] = set()
+    broken = False
+    for line in lines:
+        found = _WORD.findall(line)
+        if broken and found:
+            found = found[1:]
+        broken = line.rstrip().endswith("-")
+        if broken and found:
+            found = found[:-1]
+        for word in found:
+            word = word.lower()
+            words.add(word)
+            words.update(word.split("-"))
+    return frozenset(words)
+
+
+def _keeps_hyphen(text: str, line: str, words: frozenset[str]) -> bool:
+    """Whether the hyphen ending `text` belongs to a compound ("well-" then "known") rather
+    than breaking one word ("exam-" then "ple"), judged by the document's own words: the word
+    written whole elsewhere is one word; written with its hyphen elsewhere, or both parts being
+    words of their own ("tall-" then "grass"), it is a compound."""
+    before = _WORD_BEFORE_HYPHEN.search(text)
+    after = _WORD.match(line)
+    if not words or before is None or after is None:
+        return False
+    left, right = before.group(1).lower(), after.group(0).lower()
+    head, tail = left.split("-")[-1], right.split("-")[0]
+    if head + tail in words:
+        return False
+    return f"{left}-{right}" in words or (head in words and tail in words)
+
+
+def join_lines(
+    lines: list[tuple[str, int]], words: frozenset[str] = frozenset()
+) -> tuple[str, list[tuple[int, int]]]:
     """Lines of one paragraph joined with spaces, with where each page starts in the result.
 
-    A line-end hyphen inside a word ("exam-" then "ple") is joined without it. Returns the text and
-    (offset, page) marks, one per change of page.
+    A line-end hyphen inside a word ("exam-" then "ple") is joined without it; one of a compound
+    ("well-" then "known", see `_keeps_hyphen` and `words`, the document's words from
+    `document_words`) is kept. Returns the text and (offset, page) marks, one per change of page.
     """
     text = ""
     marks: list[tuple[int, int]] = []
     for line, page in lines:
         if text:
             if text.endswith("-") and len(text) > 1 and text[-2].isalpha() and line[:1].islower():
-                text = text[:-1]
+                if not _keeps_hyphen(text, line, words):
+                    text = text[:-1]
             else:
                 text += " "
         if not marks or marks[-1][1] != page:

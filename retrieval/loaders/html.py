@@ -10,9 +10,11 @@ from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
 
 _DROPPED = {
     "script", "style", "noscript", "template", "head", "svg", "nav", "footer", "aside", "form",
-    "button", "select", "iframe", "canvas", "map", "object", "dialog", "menu",
+    "button", "select", "textarea", "iframe", "canvas", "map", "object", "dialog", "menu",
 }  # fmt: skip
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+# Elements that only a page's content holds, never a form to fill in.
+_PROSE_TAGS = ["p", "article", "main", "table", "blockquote", *sorted(_HEADINGS)]
 _BLOCKS = {
     "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "dt", "dd",
     "figure", "figcaption", "address", "center", "details", "summary", "fieldset", "hr",
@@ -28,14 +30,25 @@ _NOTE_ROLES = re.compile(r"noteref|footnote|endnote|fnref", re.IGNORECASE)
 _MARKED_WORD = re.compile(r"(?:[A-Za-z]{4}|[.,;:!?)\"\u201d])$")
 
 
+def _drop_boilerplate(soup: Any) -> None:
+    """Take scripts, navigation, forms and other furniture out of the page.
+
+    A form holding paragraphs or headings is not a form to fill in but the page wrapped in one
+    (ASP.NET pages wrap their whole body so): its text stays, its controls go.
+    """
+    for tag in soup.find_all(list(_DROPPED)):
+        if tag.name == "form" and tag.find(_PROSE_TAGS):
+            continue
+        tag.decompose()
+
+
 def read_html(markup: str, builder: DocumentBuilder) -> None:
     """Add the visible blocks of an HTML page to `builder`; its title from <title> or a heading."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "html.parser")
     title = flow(soup.title.get_text(" ")) if soup.title else ""
-    for tag in soup.find_all(list(_DROPPED)):
-        tag.decompose()
+    _drop_boilerplate(soup)
     for tag in soup.select("[hidden], [aria-hidden=true], [role=navigation]"):
         tag.decompose()
     # A page header outside the main content is site furniture (logo, menus, search).
@@ -58,8 +71,7 @@ def read_html_fragment(markup: str, builder: DocumentBuilder) -> None:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(markup, "html.parser")
-    for tag in soup.find_all(list(_DROPPED)):
-        tag.decompose()
+    _drop_boilerplate(soup)
     walker = _Walker(builder)
     walker.walk(soup)
     walker.flush()
@@ -123,6 +135,12 @@ class _Walker:
                 continue
             cells = row.find_all(["th", "td"], recursive=False)
             texts = [_text_of(cell) for cell in cells]
+            heading = row.find(list(_HEADINGS))
+            if heading is not None and flow(" ".join(texts)) == flow(_text_of(heading)):
+                # A row that only holds a heading (generated API pages group their summary
+                # tables so) heads the rows after it, as a heading outside a table would.
+                self.builder.heading(flow(_text_of(heading)))
+                continue
             if not headers and cells and all(cell.name == "th" for cell in cells):
                 headers = texts
                 continue

@@ -14,12 +14,18 @@ _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 # colons: a closing `:::` must not reach across the blank line to the heading after it.
 _ADMONITION = re.compile(r"^[ \t]*:::[^\n]*$", re.MULTILINE)
 _CALLOUT = re.compile(r"^\[!\w+\]\s*")
+# Static-site template shortcodes: a line of its own (`{{% note %}}`, `{{< /tab >}}`) opens or
+# closes a box and is presentation; a cross-reference (`{{< relref "garden#bulbs" >}}`) stands for
+# the link target it names, which Markdown cannot parse as a link while it holds spaces.
+_SHORTCODE_LINE = re.compile(r"^[ \t]*\{\{(?:<[^\n]*?>|%[^\n]*?%)\}\}[ \t]*$", re.MULTILINE)
+_REF_SHORTCODE = re.compile(r"\{\{[<%]\s*(?:rel)?ref\s+\"([^\"\n]*)\"\s*[>%]\}\}")
 # Python-Markdown / MkDocs admonitions: a `!!! note "Title"` line, then the body indented.
 _INDENTED_ADMONITION = re.compile(r"^(?:!!!|\?\?\?\+?)[ \t]+\w[^\n]*$")
 # A footnote reference `[^1]` glued to a word, or the `[^1]:` that opens the note itself.
 _FOOTNOTE = re.compile(r"^\[\^[^\]\s]{1,30}\]:\s*|\[\^[^\]\s]{1,30}\]")
 _SUP_OPEN = re.compile(r"^<sup\b[^>]*>$", re.IGNORECASE)
 _SUP_CLOSE = re.compile(r"^</sup\s*>$", re.IGNORECASE)
+_BR = re.compile(r"^<br\s*/?>$", re.IGNORECASE)
 
 
 def _unwrap_admonitions(text: str) -> str:
@@ -49,7 +55,8 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         if title:
             builder.title = title.group(1).strip().strip("\"'")
         text = text[front.end() :]
-    text = _unwrap_admonitions(_ADMONITION.sub("", text))
+    text = _ADMONITION.sub("", _SHORTCODE_LINE.sub("", _REF_SHORTCODE.sub(r"\1", text)))
+    text = _unwrap_admonitions(text)
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     first_heading = ""
     headers: list[str] = []
@@ -98,8 +105,9 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
 
 
 def _inline_text(token: Any) -> str:
-    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go,
-    and note marks (`[^1]`, a `<sup>` number glued to a word) are left out."""
+    """An inline token as read: emphasis and links flow, code spans keep their text, HTML tags go
+    (a `<br>` is a line break), and note marks (`[^1]`, a `<sup>` number glued to a word) are
+    left out."""
     parts: list[str] = []
     children = list(token.children or [])
     skip_to = -1
@@ -121,6 +129,10 @@ def _inline_text(token: Any) -> str:
                     skip_to = close + 1
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
+        elif child.type == "html_inline" and _BR.match(child.content):
+            # A line break, not nothing: the words either side stay apart, and the lines of a
+            # table cell stay lines (a paragraph flows it into a space).
+            parts.append("\n")
         elif child.type == "image":
             parts.append(_inline_text(child))
     return "".join(parts)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from retrieval.errors import UnreadableFileError
 from retrieval.loaders.assembly import (
     DocumentBuilder,
+    document_words,
+    ends_mid_phrase,
     flow,
     is_leader_line,
     join_lines,
@@ -23,7 +25,9 @@ from retrieval.loaders.assembly import (
 )
 from retrieval.loaders.reading_order import page_lines
 
-_BULLET = re.compile(r"^(?:[-•◦▪‣*]|\(?\d{1,3}[.)])\s+(?=\S)")
+# A list item's mark: a bullet (symbol fonts draw theirs as a private-use character, U+F0B7),
+# a dash, or a number.
+_BULLET = re.compile(r"^(?:[-•◦▪‣*\ue000-\uf8ff]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
 # An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
@@ -42,6 +46,16 @@ _MIN_DRAWING = 8
 # columns (a grid of boxes in a diagram has more), and most of its cells hold text.
 _MIN_ROWS, _MIN_COLUMNS, _MAX_COLUMNS = 2, 2, 12
 _MIN_FILLED = 0.5
+# A section number of several levels opening a line: "3.3.1 ", "4.2 ".
+_SECTION_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})+\.?\s+\S")
+# A line ending where a reference to a numbered part goes on: "as shown in Section".
+_REFERENCE_END = re.compile(
+    r"\b(?:[Ss]ections?|[Cc]hapters?|[Aa]ppendix|[Tt]ables?|[Ff]igures?|§)$"
+)
+# A line that only numbers a part of a book; its title follows on the next line.
+_PART_LABEL = re.compile(
+    r"^(?:Chapter|CHAPTER|Appendix|APPENDIX|Part|PART)\s+(?:\d{1,3}|[IVXLC]{1,6}|[A-Z])$"
+)
 # A short line like "Table 3: Settings" just above a table is its caption: the rows sit under it.
 _CAPTION = re.compile(r"^(?:Table|TABLE)\s+[\dA-Z][\w.-]*\b")
 # A line shorter than this share of the usual line length ends its paragraph when it ends a sentence.
@@ -252,8 +266,21 @@ def _without_furniture(
     return out
 
 
+def _numbered_after(previous: str, line: str) -> bool:
+    """Whether `line` opens with a section number of several levels ("4.2.1 Fan Mounts")
+    after a line that does not run on into it: such a heading follows code, a table or a
+    figure's label as often as a sentence. After "see Section" it is a reference, not a heading.
+    """
+    return (
+        bool(_SECTION_NUMBER.match(line))
+        and not ends_mid_phrase(previous)
+        and not _REFERENCE_END.search(previous)
+    )
+
+
 def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBuilder) -> None:
     lines = [line for page in pages for line in page]
+    words = document_words([text for text, _ in lines if isinstance(text, str)])
     lengths = sorted(len(text) for text, _ in lines if isinstance(text, str))
     width = lengths[int(len(lengths) * 0.9)] if lengths else 0
     current: list[tuple[str, int]] = []
@@ -262,7 +289,7 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
     def emit() -> None:
         nonlocal current, kind
         if current:
-            text, marks = join_lines(current)
+            text, marks = join_lines(current, words)
             builder.add(kind, text, page_marks=marks, tight=kind == "list_item")  # type: ignore[arg-type]
         current, kind = [], "paragraph"
 
@@ -288,13 +315,17 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
         if is_leader_line(text):
             emit()
             builder.add("furniture", text, page_marks=[(0, page)])
+        elif _PART_LABEL.match(text):
+            emit()  # "Chapter 3" on a line of its own: a heading, the title comes next
+            builder.heading(text, page_marks=[(0, page)])
         elif _BULLET.match(text):
             emit()
             kind = "list_item"
             current = [(_BULLET.sub("", text), page)]
         elif (
-            looks_like_heading(text, strict=True)
-            and (not previous or ends_sentence or not current)
+            # The title after "Chapter 3" may hold digits or small words ("ISA, version 1.10").
+            looks_like_heading(text, strict=not _PART_LABEL.match(previous))
+            and (not previous or ends_sentence or not current or _numbered_after(previous, text))
             and (len(text) < _SHORT_LINE * width)
         ):
             emit()

@@ -7,12 +7,21 @@ from collections import Counter
 
 from retrieval.loaders.assembly import (
     DocumentBuilder,
+    document_words,
+    ends_mid_phrase,
     is_leader_line,
     join_lines,
     looks_like_heading,
 )
 
 _BULLET = re.compile(r"^\s*(?:[-*+•◦▪‣o]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
+# A section number at the start of a line: "3.", "3.1.", "3.1.2" (one level needs its stop).
+_SECTION_NUMBER = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,3})+\.?|\d{1,3}\.)\s+(?=\S)")
+_LIST_NUMBER = re.compile(r"^\s*\(?\d{1,3}[.)]\s+\S")
+_MAX_TITLE_WORDS = 14
+# A line is centred when its margins left and right (to the wrap width) differ by this or less.
+_CENTRED = 4
+_STOPS = (".", "!", "?", ":", ";", ",")
 _UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
 # Lines that are commands or settings, not prose: a shell prompt, or NAME=value.
 _CODE_LINE = re.compile(r"^\s*(?:[$#>]\s+\S|[A-Z][A-Z0-9_]*=\S)")
@@ -49,43 +58,111 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     paged = len(pages) > 1
     width = _wrap_width([line for line, _ in lines])
     base = _base_indent([line for line, _ in lines])
+    words = document_words([line for line, _ in lines])
+    # Blank-line-separated runs of lines; True marks a run underlined as a heading.
+    runs: list[tuple[bool, list[tuple[str, int]]]] = []
     paragraph: list[tuple[str, int]] = []
     for i, (line, page_number) in enumerate(lines):
         if not line.strip():
-            # A blank line at a page break inside a wrapped sentence does not end it.
-            if paged and paragraph and i + 1 < len(lines) and lines[i + 1][1] != page_number:
+            # A blank line at a page break inside a wrapped sentence does not end it; after a
+            # finished sentence it does, and before a line set further left (what starts the
+            # next page may be a heading or code; a wrapped sentence goes on at its margin).
+            if (
+                paged
+                and paragraph
+                and i + 1 < len(lines)
+                and lines[i + 1][1] != page_number
+                and not _ends_sentence(paragraph[-1][0])
+                and _indent(lines[i + 1][0]) >= _indent(paragraph[-1][0])
+            ):
                 continue
-            _flush(paragraph, builder, width, base)
+            if paragraph:
+                runs.append((False, paragraph))
             paragraph = []
             continue
         if _UNDERLINE.match(line) and paragraph:
-            builder.heading(
-                " ".join(text for text, _ in paragraph), page_marks=[(0, paragraph[0][1])]
-            )
+            runs.append((True, paragraph))
             paragraph = []
             continue
         paragraph.append((line, page_number))
-    _flush(paragraph, builder, width, base)
+    if paragraph:
+        runs.append((False, paragraph))
+    for n, (underlined, run) in enumerate(runs):
+        if underlined:
+            builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
+            continue
+        around = [runs[m][1][0][0] for m in (n - 1, n + 1) if 0 <= m < len(runs)]
+        if _numbered_heading([text for text, _ in run], around):
+            builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
+            continue
+        _flush(run, builder, width, base, words)
 
 
-def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, base: int) -> None:
+def _ends_sentence(line: str) -> bool:
+    """Whether a line ends a sentence (or a lead-in to what follows: "as follows:")."""
+    return line.rstrip().rstrip("\"')\u201d").endswith((".", "!", "?", ":"))
+
+
+def _numbered_heading(run: list[str], around: list[str]) -> bool:
+    """Whether a run of lines standing alone between blank lines is a numbered section heading
+    ("3. Storage changes", "3.1. disks: a new layout") rather than an item of a numbered list.
+
+    A number of several levels ("3.1.") only numbers sections; its title may wrap onto a second
+    line. A plain "3." numbers a list item as well, so it is a heading only on a line of its own
+    that reads as one, when the runs beside it are not items of a list set apart by blank lines
+    ("1. Install it", blank, "2. Run it").
+    """
+    line = " ".join(" ".join(run).split())
+    number = _SECTION_NUMBER.match(line)
+    if not number or len(run) > 2 or any(is_leader_line(text) for text in run):
+        return False
+    title = line[number.end() :]
+    if len(title.split()) > _MAX_TITLE_WORDS or title.rstrip("\"'\u201d)").endswith(_STOPS):
+        return False
+    if "." in number.group(1).rstrip("."):
+        return any(c.isalpha() for c in title)
+    return (
+        len(run) == 1
+        and looks_like_heading(line)
+        and not any(_LIST_NUMBER.match(text) and not is_leader_line(text) for text in around)
+    )
+
+
+def _flush(
+    lines: list[tuple[str, int]],
+    builder: DocumentBuilder,
+    width: int,
+    base: int,
+    words: frozenset[str],
+) -> None:
     """Turn one blank-line-separated run of lines into blocks: prose joined, structure kept apart."""
     current: list[tuple[str, int]] = []
     kind = "paragraph"
+    item_indent = 0  # where the current list item's bullet stands
 
     def emit() -> None:
         nonlocal current
         if not current:
             return
-        text, marks = join_lines([(" ".join(line.split()), page) for line, page in current])
+        if kind == "code":
+            text, marks = _code_lines(current)
+        else:
+            text, marks = join_lines(
+                [(" ".join(line.split()), page) for line, page in current], words
+            )
         block_kind = kind
+        # A heading sits at the body's margin, left of it, or centred; a short line indented
+        # further is an example, a row of a table or a hanging line of a list item.
         if block_kind == "paragraph" and len(current) == 1 and looks_like_heading(text):
-            block_kind = "heading"
+            line = current[0][0].rstrip().expandtabs()
+            indent = _indent(line)
+            if indent <= base or abs(indent - (width - len(line))) <= _CENTRED:
+                block_kind = "heading"
         builder.add(block_kind, text, page_marks=marks, tight=block_kind in ("list_item", "code"))  # type: ignore[arg-type]
         current = []
 
     for line, page in lines:
-        indent = len(line) - len(line.lstrip())
+        indent = _indent(line)
         if is_leader_line(line):
             emit()
             kind = "furniture"
@@ -103,6 +180,10 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
             emit()
             kind = "list_item"
             current = [(_BULLET.sub("", line), page)]
+            item_indent = indent
+            continue
+        if kind == "list_item" and indent > item_indent:
+            current.append((line, page))  # hung under the item's text: the item goes on
             continue
         if kind == "code":
             emit()
@@ -114,16 +195,35 @@ def _flush(lines: list[tuple[str, int]], builder: DocumentBuilder, width: int, b
     emit()
 
 
+def _code_lines(lines: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """Code lines as lines, without the indent they share, with where each page starts.
+
+    Joined into one line, a listing (a packet's fields, one per line) reads as one run of words.
+    """
+    expanded = [(line.expandtabs().rstrip(), page) for line, page in lines]
+    margin = min(_indent(line) for line, _ in expanded)
+    text = ""
+    marks: list[tuple[int, int]] = []
+    for line, page in expanded:
+        if text:
+            text += "\n"
+        if not marks or marks[-1][1] != page:
+            marks.append((len(text), page))
+        text += line[margin:]
+    return text, marks
+
+
 def _soft_break(previous: str, line: str, width: int) -> bool:
     """Whether the break after `previous` was made by wrapping, not by the writer.
 
-    A line that goes on in lower case continues a sentence. Otherwise, in a hard-wrapped file,
+    A line that goes on in lower case, or after a word that cannot end a sentence ("it sits
+    next to" then "Hall B."), continues a sentence. Otherwise, in a hard-wrapped file,
     the break was the wrapping's when the next word would not have fit on the line.
     """
     words = line.split()
     if not words:
         return False
-    if words[0][0].islower():
+    if words[0][0].islower() or ends_mid_phrase(previous):
         return True
     if not _MIN_WRAP <= width <= _MAX_WRAP:
         return False
@@ -139,8 +239,15 @@ def _wrap_width(lines: list[str]) -> int:
 
 
 def _base_indent(lines: list[str]) -> int:
-    indents = Counter(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    indents = Counter(_indent(line) for line in lines if line.strip())
     return indents.most_common(1)[0][0] if indents else 0
+
+
+def _indent(line: str) -> int:
+    """The column a line's text starts at. A tab reaches the next multiple of eight, as a terminal
+    shows it: a line indented by one tab is as deep as one indented by eight spaces, not one."""
+    expanded = line.expandtabs()
+    return len(expanded) - len(expanded.lstrip())
 
 
 def _shape(line: str) -> str:
