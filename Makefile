@@ -18,14 +18,14 @@ EVAL_GATE := --fail-under answer_accuracy=0.78 --fail-under right_source_rate=0.
 
 # The same gate on SQuAD 2.0 validation articles (benchmarks/data/squad-v2-validation.json, never
 # used for fitting): 150 questions spread over the file, answerable and not, as an open corpus.
-# Measured 2026-12-02 (75 answerable, 75 not): accuracy 0.800, abstention recall 0.147, false
-# abstention 0.133 in the 16:00 UTC CI; the same code (b1aae7d) on a venv installed afresh at 17:20
-# gives 0.800 / 0.133 / 0.133, the same in four runs: one refusal fewer, from package versions
-# within pyproject's ranges. The floors fail on one answer fewer, one refusal fewer than the lower
-# figure, or one more answerable question refused.
+# Measured 2026-12-03 (75 answerable, 75 not): accuracy 0.813, abstention recall 0.160, false
+# abstention 0.120. A venv installed afresh once moved this sample by one refusal (0.147 -> 0.133
+# on 2026-12-02, same code, package versions within pyproject's ranges), so the floors give that
+# one question: they fail on two answers fewer, two refusals fewer, or one more answerable
+# question refused.
 SQUAD_GATE := --sample 150 --skip-retrieval --out .citebot/eval-squad \
-	--fail-under answer_accuracy=0.79 --fail-under abstention_recall=0.13 \
-	--fail-under false_abstention_rate=0.14
+	--fail-under answer_accuracy=0.80 --fail-under abstention_recall=0.14 \
+	--fail-under false_abstention_rate=0.13
 
 .PHONY: setup chat test lint eval clean
 
