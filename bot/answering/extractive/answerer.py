@@ -38,7 +38,8 @@ RUNNERS_UP = 8
 
 @dataclass(frozen=True)
 class Candidate:
-    """A source sentence scored against the question."""
+    """A quote scored against the question: one source sentence, or a sentence with the one
+    (or the row start) it reaches back to (`quote_span`)."""
 
     source_number: int  # 1-based position of its chunk among the sources
     chunk: Chunk
@@ -103,8 +104,8 @@ _ANAPHORA = frozenset(["this", "these", "that", "those", "such"])
 
 def with_referent(chunk: Chunk, start: int, end: int, before: tuple[int, int] | None) -> int:
     """Where a quote of the sentence at [start, end) starts: at the answer sentence `before` it
-    when the sentence opens with a pronoun pointing back and only white space lies between (not
-    a heading or a code line)."""
+    when the sentence opens with a demonstrative pointing back and only white space lies between
+    (not a heading or a code line)."""
     if before is None or chunk.text[before[1] - chunk.start : start - chunk.start].strip():
         return start
     first = words(chunk.text[start - chunk.start : min(end, start + 40) - chunk.start])[:1]
@@ -116,8 +117,8 @@ def quote_span(
 ) -> tuple[int, str]:
     """Where the quote of the answer sentence at [start, end) starts, and the text it is scored
     as. A table row's later sentence is quoted from the row's start and read with the row's
-    first cell, which names what it is about; a sentence opening with a pronoun is quoted and
-    read with the sentence it points back to; a field is read with its heading."""
+    first cell, which names what it is about; a sentence opening with a demonstrative is quoted
+    and read with the sentence it points back to; a field is read with its heading."""
     row = chunk.row_start(start)
     if row is not None and row < start:
         head = chunk.text[row - chunk.start : start - chunk.start]
@@ -136,7 +137,7 @@ def overlap(a: Candidate, b: Candidate) -> bool:
 
 def read_as(chunk: Chunk, start: int, end: int) -> str:
     """A sentence as it is scored: a field with the heading that names its subject before it
-    ("server.port Default: 5173"), any other sentence as it stands."""
+    ("server.port: Default: 5173"), any other sentence as it stands."""
     sentence = chunk.text[start - chunk.start : end - chunk.start]
     section = chunk.section_at(start)
     return f"{section}: {sentence}" if section and is_field(sentence) else sentence
