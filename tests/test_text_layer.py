@@ -948,3 +948,27 @@ def test_paged_text_keeps_its_running_lines_once(tmp_path: Path) -> None:
     document = load(tmp_path, "rfc.txt", "\f".join(pages))
     assert document.furniture == ("RFC 9999 Relay Notes May 2030", "Smith [Page 1]")
     assert "[Page" not in document.text
+
+
+def test_running_lines_with_roman_page_numbers_are_furniture(tmp_path: Path) -> None:
+    """Front matter numbers its pages "i", "ii", "iii": a running footer that carries such a
+    number is the same line on every page, like one with arabic numbers."""
+    from fpdf import FPDF
+
+    class Writer(FPDF):  # type: ignore[misc]
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font("helvetica", size=8)
+            roman = ["i", "ii", "iii", "iv"][self.page_no() - 1]
+            self.cell(0, 10, f"{roman}        Orchard Keeping Handbook")
+
+    bodies = ["prunes the pear trees", "feeds the hens", "mends the fence", "picks the plums"]
+    writer = Writer()
+    writer.set_font("helvetica", size=11)
+    for body in bodies:
+        writer.add_page()
+        writer.cell(0, 6, f"On this day the keeper {body} before the noon break.")
+    document = load(tmp_path, "orchard.pdf", bytes(writer.output()))
+    assert "Orchard Keeping" not in document.text
+    assert document.furniture == ("i Orchard Keeping Handbook",)
+    assert "On this day the keeper feeds the hens before the noon break." in answers(document)

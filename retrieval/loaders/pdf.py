@@ -29,6 +29,10 @@ from retrieval.loaders.reading_order import page_lines
 # a dash, or a number.
 _BULLET = re.compile(r"^(?:[-•◦▪‣*\ue000-\uf8ff]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
+# A page number in lower-case roman numerals (i to cxxxix), as front matter is numbered. Only a
+# whole word at a line's start or end counts, and only in lower case: "CLI Guide" or "Volume II"
+# is a title, while "xii" standing alone at a running line's edge is a page number.
+_ROMAN_PAGE = re.compile(r"(?=[ivxlc])c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
 # An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
 # "… in the field.12 Next …", "… billion by 2026.1 The …". Digits right after a sentence's stop
@@ -230,8 +234,15 @@ def _without_endnote_marks(line: str) -> str:
 
 
 def _shape(line: str) -> str:
-    """A line without its numbers: "Guide 3.1  page 7" and "page 8  Guide 3.1" are one line."""
-    return " ".join(re.sub(r"\d+", " ", line.lower()).split())
+    """A line without its numbers: "Guide 3.1  page 7" and "page 8  Guide 3.1" are one line, and
+    so are "iv  Guide" and "v  Guide": front matter is numbered in lower-case roman numerals, and
+    a running line that carries one must count as the same line on every page."""
+    words = line.split()
+    if words and _ROMAN_PAGE.fullmatch(words[0]):
+        words = words[1:]
+    if words and _ROMAN_PAGE.fullmatch(words[-1]):
+        words = words[:-1]
+    return " ".join(re.sub(r"\d+", " ", " ".join(words).lower()).split())
 
 
 def _without_furniture(
