@@ -972,3 +972,36 @@ def test_running_lines_with_roman_page_numbers_are_furniture(tmp_path: Path) -> 
     assert "Orchard Keeping" not in document.text
     assert document.furniture == ("i Orchard Keeping Handbook",)
     assert "On this day the keeper feeds the hens before the noon break." in answers(document)
+
+
+def test_pdf_figure_labels_are_kept_as_lines_not_headings(tmp_path: Path) -> None:
+    """A diagram's labels, in a larger font than the body: a row of boxes side by side on one
+    baseline (numbers over it), and labels scattered over the figure one per line. They are searchable lines of
+    their own, neither headings nor sentences, and the text after the figure stays under the
+    section it is in."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.add_page()
+    writer.set_font("helvetica", size=14)
+    writer.text(10, 20, "Water Loop")
+    writer.set_font("helvetica", size=11)
+    writer.text(10, 30, "The mill moves its water through three parts that are joined by pipes.")
+    writer.set_font("helvetica", size=9)
+    writer.text(20, 44, "0 40 80")  # numbers over the row, as over a register's fields
+    writer.set_font("helvetica", size=12)
+    for x, label in ((20, "Pump"), (80, "Valve"), (140, "Tank")):
+        writer.text(x, 50, label)
+    for x, y, label in ((30, 62, "Inlet"), (120, 68, "Outlet"), (65, 76, "Drain Cock")):
+        writer.text(x, y, label)
+    writer.set_font("helvetica", size=11)
+    writer.text(40, 90, "Figure 2: How the water goes round the mill.")
+    writer.text(10, 100, "The pump runs only while the wheel turns.")
+    document = load(tmp_path, "mill.pdf", bytes(writer.output()))
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["Water Loop"]
+    assert ("code", "0 40 80\nPump Valve Tank\nInlet\nOutlet\nDrain Cock") in kinds(document)
+    assert all(block.section == "Water Loop" for block in document.blocks[1:])
+    sentences = answers(document)
+    assert "The pump runs only while the wheel turns." in sentences
+    assert not any("Pump" in sentence or "Inlet" in sentence for sentence in sentences)
+    assert_quotes_verify(document)

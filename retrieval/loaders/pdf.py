@@ -23,7 +23,7 @@ from retrieval.loaders.assembly import (
     looks_like_heading,
     table_row_text,
 )
-from retrieval.loaders.reading_order import page_lines
+from retrieval.loaders.reading_order import PageLine, page_lines
 
 # A list item's mark: a bullet (symbol fonts draw theirs as a private-use character, U+F0B7),
 # a dash, or a number.
@@ -76,10 +76,7 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 raise UnreadableFileError("the PDF is encrypted; save an unencrypted copy")
-            pages = [
-                [_without_endnote_marks(flow(line)) for line in page_lines(page)]
-                for page in reader.pages
-            ]
+            pages = [_typed_lines(page_lines(page)) for page in reader.pages]
             metadata_title = (reader.metadata.title if reader.metadata else None) or ""
             ruled = [
                 number
@@ -101,6 +98,21 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
     opening = [b for b in builder.blocks[:5] if b.kind == "heading"]
     if not builder.title and opening:
         builder.title = builder.text[opening[0].start : opening[0].end]
+
+
+class _Label(str):
+    """A line of a figure's labels (see reading_order.py). A str, so the steps that only look at
+    the text (running lines, tables) pass it on as it is; `_add_lines` keeps it out of the prose
+    and the headings."""
+
+    __slots__ = ()
+
+
+def _typed_lines(lines: list[PageLine]) -> list[str]:
+    """A page's lines as flowing text, a figure's labels marked as `_Label`."""
+    return [
+        (_Label if line.label else str)(_without_endnote_marks(flow(line.text))) for line in lines
+    ]
 
 
 @dataclass(frozen=True)
@@ -299,13 +311,33 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
 
     def emit() -> None:
         nonlocal current, kind
-        if current:
+        if current and kind == "code":  # a figure's labels keep their lines
+            marks: list[tuple[int, int]] = []
+            offset = 0
+            for line, page in current:
+                if not marks or marks[-1][1] != page:
+                    marks.append((offset, page))
+                offset += len(line) + 1
+            text = "\n".join(line for line, _ in current)
+            builder.add("code", text, page_marks=marks)
+        elif current:
             text, marks = join_lines(current, words)
             builder.add(kind, text, page_marks=marks, tight=kind == "list_item")  # type: ignore[arg-type]
         current, kind = [], "paragraph"
 
     previous = ""
     for text, page in lines:
+        if isinstance(text, _Label):
+            # Labels drawn in a figure: searchable, but neither a sentence to quote nor a heading
+            # that the text after the figure would sit under; kept as lines, as code is.
+            if kind != "code":
+                emit()
+                kind = "code"
+            current.append((text, page))
+            previous = ""
+            continue
+        if kind == "code":
+            emit()
         if isinstance(text, _Table):
             caption = current.pop() if current and _CAPTION.match(current[-1][0]) else None
             emit()
