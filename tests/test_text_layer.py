@@ -1005,3 +1005,12 @@ def test_pdf_figure_labels_are_kept_as_lines_not_headings(tmp_path: Path) -> Non
     assert "The pump runs only while the wheel turns." in sentences
     assert not any("Pump" in sentence or "Inlet" in sentence for sentence in sentences)
     assert_quotes_verify(document)
+
+
+def test_pdf_contents_entry_with_a_roman_page_number_is_not_a_heading(tmp_path: Path) -> None:
+    pages = [
+        ["Contents", "Foreword iii", "Sowing The Beds 1"],
+        ["The beds are sown in the first warm week of spring, a row at a time."],
+    ]
+    document = load(tmp_path, "garden.pdf", pdf(pages))
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["Contents"]

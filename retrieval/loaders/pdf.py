@@ -289,6 +289,13 @@ def _without_furniture(
     return out
 
 
+def _ends_in_roman_page(line: str) -> bool:
+    """Whether a line ends with a lower-case roman page number after its words ("Foreword  iii"):
+    a contents entry for the front matter, as "Setup  12" is one for the body."""
+    words = line.split()
+    return len(words) >= 2 and bool(_ROMAN_PAGE.fullmatch(words[-1]))
+
+
 def _numbered_after(previous: str, line: str) -> bool:
     """Whether `line` opens with a section number of several levels ("4.2.1 Fan Mounts")
     after a line that does not run on into it: such a heading follows code, a table or a
@@ -370,6 +377,7 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
             looks_like_heading(text, strict=not _PART_LABEL.match(previous))
             and (not previous or ends_sentence or not current or _numbered_after(previous, text))
             and (len(text) < _SHORT_LINE * width)
+            and not _ends_in_roman_page(text)
         ):
             emit()
             builder.heading(text, page_marks=[(0, page)])
