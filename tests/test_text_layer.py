@@ -1014,3 +1014,39 @@ def test_pdf_contents_entry_with_a_roman_page_number_is_not_a_heading(tmp_path: 
     ]
     document = load(tmp_path, "garden.pdf", pdf(pages))
     assert [text for kind, text in kinds(document) if kind == "heading"] == ["Contents"]
+
+
+def display_label_pdf(label_y: float) -> bytes:
+    """Two paragraphs on page 1, the second going on to page 2, and a large label drawn last on
+    page 1 at `label_y` (as some layouts draw their chapter labels)."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.text(10, 20, "The orchard was planted by the first keeper, who chose old kinds of")
+    writer.text(10, 26, "apple that keep well through the winter in a cool and dry loft.")
+    writer.text(10, 52, "In the autumn the fruit is picked by hand, sorted on long tables and")
+    writer.text(10, 58, "then laid out in rows on slatted shelves, where the keeper checks on")
+    writer.add_page()
+    writer.text(10, 20, "it once a week until the last of the apples has been sold at market.")
+    writer.page = 1  # back to page 1: the label is drawn after the page's text
+    writer.set_font("helvetica", size=26)
+    writer.text(10, label_y, "HARVEST")
+    return bytes(writer.output())
+
+
+SHELF_SENTENCE = (
+    "In the autumn the fruit is picked by hand, sorted on long tables and then laid out in rows"
+    " on slatted shelves, where the keeper checks on it once a week until the last of the apples"
+    " has been sold at market."
+)
+
+
+def test_pdf_display_label_drawn_last_is_read_in_the_gap_it_stands_in(tmp_path: Path) -> None:
+    document = load(tmp_path, "orchard.pdf", display_label_pdf(label_y=40))
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["HARVEST"]
+    assert SHELF_SENTENCE in answers(document)
+    assert document.text.index("HARVEST") < document.text.index("In the autumn")
+    assert document.blocks[-1].section == "HARVEST"
+    assert_quotes_verify(document)

@@ -28,6 +28,9 @@ _GLYPH_WIDTH = 0.5
 _CAPITAL_WIDTH = 0.72
 # A gap wider than this many font sizes between two pieces of one line separates them.
 _WIDE_GAP = 2.0
+# A display font (chapter and part labels) is at least this many times the body's size; section
+# headings are set at up to about 1.5 times the body, chapter labels at twice it or more.
+DISPLAY_RATIO = 1.6
 # Words a piece needs to count as a line of prose in a column; pieces a column needs.
 _PROSE_WORDS = 4
 _MIN_COLUMN_LINES = 4
@@ -95,10 +98,30 @@ def page_lines(page: Any) -> list[PageLine]:
     lines = _lines(fragments)
     if lines is None or "\n".join(line.text for line in lines) != output.rstrip("\n"):
         return [PageLine(text) for text in output.split("\n")]
+    lines = [part for line in lines for part in _display_apart(line)]
     starts = _columns(lines)
     ordered = _by_columns(lines, starts) if starts else _by_runs(lines)
     labels = _figure_labels(ordered)
     return [PageLine(line.text, _body_size(line), i in labels) for i, line in enumerate(ordered)]
+
+
+def _display_apart(line: _Line) -> list[_Line]:
+    """A line with the words it holds in a display font (a label drawn where a line of body text
+    runs, which pypdf puts on that line) taken out onto a line of their own after it.
+
+    One glyph is left in place: a drop capital opens the word it is drawn with.
+    """
+    body = _body_size(line)
+    display = [
+        len(piece.text.strip()) >= 2 and piece.size >= DISPLAY_RATIO * body for piece in line.pieces
+    ]
+    if not any(display) or all(
+        d for d, p in zip(display, line.pieces, strict=True) if p.text.strip()
+    ):
+        return [line]
+    kept = [p for p, d in zip(line.pieces, display, strict=True) if not d]
+    moved = [p for p, d in zip(line.pieces, display, strict=True) if d]
+    return [_Line(kept), _Line(moved)]
 
 
 def _body_size(line: _Line) -> float:
@@ -374,6 +397,8 @@ def _by_runs(lines: list[_Line]) -> list[_Line]:
             runs.append(_Run([line]))
     ordered: list[_Run] = []
     for run in runs:
+        if _into_gap(run, ordered):
+            continue
         size = run.lines[0].drawn[0].size
         below = [
             i
@@ -382,3 +407,24 @@ def _by_runs(lines: list[_Line]) -> list[_Line]:
         ]
         ordered.insert(below[0] if below else len(ordered), run)
     return [line for run in ordered for line in run.lines]
+
+
+def _into_gap(run: _Run, ordered: list[_Run]) -> bool:
+    """Put a run in a display font (a chapter or part label) that is drawn after the text around
+    it into the gap it sits in, between two lines of an earlier run; True when it was put there.
+
+    Some layouts draw such a label last on the page, wherever it stands; read in drawn order it
+    would end the page, inside whatever paragraph goes on to the next page.
+    """
+    size = _body_size(run.lines[0])
+    for index, host in enumerate(ordered):
+        body = sorted(_body_size(line) for line in host.lines)[len(host.lines) // 2]
+        if size < DISPLAY_RATIO * body or not host.overlaps(run):
+            continue
+        for k in range(1, len(host.lines)):
+            above, below = host.lines[k - 1].drawn[0].y, host.lines[k].drawn[0].y
+            # The gap must hold the label: two of its font sizes between the baselines around it.
+            if above > run.top and below < run.bottom and above - below >= 2 * size:
+                ordered[index : index + 1] = [_Run(host.lines[:k]), run, _Run(host.lines[k:])]
+                return True
+    return False
