@@ -1050,3 +1050,16 @@ def test_pdf_display_label_drawn_last_is_read_in_the_gap_it_stands_in(tmp_path: 
     assert document.text.index("HARVEST") < document.text.index("In the autumn")
     assert document.blocks[-1].section == "HARVEST"
     assert_quotes_verify(document)
+
+
+def test_pdf_display_label_over_a_paragraph_is_not_glued_into_its_sentence(
+    tmp_path: Path,
+) -> None:
+    """No gap holds the label (it is drawn across two lines of the paragraph): it stays out of
+    the sentence, and is neither a heading nor prose."""
+    document = load(tmp_path, "orchard.pdf", display_label_pdf(label_y=55))
+    assert SHELF_SENTENCE in answers(document)
+    assert ("furniture", "HARVEST") in kinds(document)
+    assert not any(kind == "heading" for kind, _ in kinds(document))
+    assert not any("HARVEST" in sentence for sentence in answers(document))
+    assert_quotes_verify(document)

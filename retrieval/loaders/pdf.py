@@ -23,7 +23,7 @@ from retrieval.loaders.assembly import (
     looks_like_heading,
     table_row_text,
 )
-from retrieval.loaders.reading_order import PageLine, page_lines
+from retrieval.loaders.reading_order import DISPLAY_RATIO, PageLine, page_lines
 
 # A list item's mark: a bullet (symbol fonts draw theirs as a private-use character, U+F0B7),
 # a dash, or a number.
@@ -108,11 +108,28 @@ class _Label(str):
     __slots__ = ()
 
 
+class _Display(str):
+    """A line in a display font, much larger than the lines before and after it (a chapter or
+    side label). Drawn where a paragraph goes on, it is not part of that paragraph's sentence."""
+
+    __slots__ = ()
+
+
 def _typed_lines(lines: list[PageLine]) -> list[str]:
-    """A page's lines as flowing text, a figure's labels marked as `_Label`."""
-    return [
-        (_Label if line.label else str)(_without_endnote_marks(flow(line.text))) for line in lines
-    ]
+    """A page's lines as flowing text, a figure's labels marked as `_Label` and a line in a
+    display font among smaller ones as `_Display`."""
+    drawn = [i for i, line in enumerate(lines) if line.size > 0 and line.text.strip()]
+    display: set[int] = set()
+    for n, i in enumerate(drawn):
+        around = [lines[j].size for j in drawn[max(n - 1, 0) : n] + drawn[n + 1 : n + 2]]
+        if around and all(lines[i].size >= DISPLAY_RATIO * size for size in around):
+            display.add(i)
+    typed: list[str] = []
+    for i, line in enumerate(lines):
+        text = _without_endnote_marks(flow(line.text))
+        kind = _Label if line.label else _Display if i in display else str
+        typed.append(kind(text))
+    return typed
 
 
 @dataclass(frozen=True)
@@ -289,6 +306,12 @@ def _without_furniture(
     return out
 
 
+def _goes_on(lines: list[tuple[str | _Table, int]], index: int) -> bool:
+    """Whether the line after `index` carries on a sentence: it starts in lower case."""
+    following = lines[index + 1][0] if index + 1 < len(lines) else ""
+    return isinstance(following, str) and following[:1].islower()
+
+
 def _ends_in_roman_page(line: str) -> bool:
     """Whether a line ends with a lower-case roman page number after its words ("Foreword  iii"):
     a contents entry for the front matter, as "Setup  12" is one for the body."""
@@ -316,8 +339,11 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
     current: list[tuple[str, int]] = []
     kind = "paragraph"
 
+    # Display lines met inside a paragraph, added after it.
+    held: list[tuple[str, int]] = []
+
     def emit() -> None:
-        nonlocal current, kind
+        nonlocal current, kind, held
         if current and kind == "code":  # a figure's labels keep their lines
             marks: list[tuple[int, int]] = []
             offset = 0
@@ -330,10 +356,23 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
         elif current:
             text, marks = join_lines(current, words)
             builder.add(kind, text, page_marks=marks, tight=kind == "list_item")  # type: ignore[arg-type]
-        current, kind = [], "paragraph"
+        # A label drawn over a paragraph belongs to no place in the text: kept as furniture, it
+        # is searchable but neither a sentence nor a heading that the text after would sit under.
+        for label, page in held:
+            builder.add("furniture", label, page_marks=[(0, page)])
+        current, kind, held = [], "paragraph", []
 
     previous = ""
-    for text, page in lines:
+    for index, (text, page) in enumerate(lines):
+        if (
+            isinstance(text, _Display)
+            and current
+            and kind != "code"
+            and not previous.endswith(_SENTENCE_END)
+            and _goes_on(lines, index)
+        ):
+            held.append((text, page))  # the paragraph's sentence goes on after it
+            continue
         if isinstance(text, _Label):
             # Labels drawn in a figure: searchable, but neither a sentence to quote nor a heading
             # that the text after the figure would sit under; kept as lines, as code is.
