@@ -988,7 +988,7 @@ def test_pdf_figure_labels_are_kept_as_lines_not_headings(tmp_path: Path) -> Non
     writer.set_font("helvetica", size=11)
     writer.text(10, 30, "The mill moves its water through three parts that are joined by pipes.")
     writer.set_font("helvetica", size=9)
-    writer.text(20, 44, "0 40 80")  # numbers over the row, as over a register's fields
+    writer.text(20, 44, "0 40 80")  # numbers over the row, as over a bit-field diagram
     writer.set_font("helvetica", size=12)
     for x, label in ((20, "Pump"), (80, "Valve"), (140, "Tank")):
         writer.text(x, 50, label)

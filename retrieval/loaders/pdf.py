@@ -30,7 +30,7 @@ from retrieval.loaders.reading_order import DISPLAY_RATIO, PageLine, page_lines
 _BULLET = re.compile(r"^(?:[-•◦▪‣*\ue000-\uf8ff]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
 # A page number in lower-case roman numerals (i to cxxxix), as front matter is numbered. Only a
-# whole word at a line's start or end counts, and only in lower case: "CLI Guide" or "Volume II"
+# whole word at a line's start or end counts, and only in lower case: "CLI Guide" or "Book II"
 # is a title, while "xii" standing alone at a running line's edge is a page number.
 _ROMAN_PAGE = re.compile(r"(?=[ivxlc])c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")

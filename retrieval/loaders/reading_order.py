@@ -34,8 +34,8 @@ DISPLAY_RATIO = 1.6
 # Words a piece needs to count as a line of prose in a column; pieces a column needs.
 _PROSE_WORDS = 4
 _MIN_COLUMN_LINES = 4
-# A label in a figure is a few words: a box's name, a register field, an arrow's caption. A line
-# whose pieces, set apart by wide gaps, are all this short is a row of labels, not a sentence.
+# A label in a figure is a few words: a box's name, a field of a bit-field diagram, an arrow's
+# caption. A line whose pieces, set apart by wide gaps, are all this short is a row of labels.
 _LABEL_WORDS = 3
 # Short lines one after another that start at this many different places, centred on this many
 # different places, are labels scattered over a figure: a heading, a title page or a list has its
@@ -135,7 +135,7 @@ def _body_size(line: _Line) -> float:
 
 def _is_label_row(line: _Line) -> bool:
     """Whether a line is several short pieces side by side with wide gaps between them (the names
-    of a register's fields, the boxes of a diagram), rather than one run of text."""
+    of the fields in a bit-field diagram, the boxes of a diagram), rather than one run of text."""
     parts: list[str] = []
     end = -math.inf
     for piece in line.drawn:
@@ -158,7 +158,7 @@ def _is_short(line: _Line) -> bool:
 
 def _is_numbers(line: _Line) -> bool:
     """Whether every word of a line holds a digit or no letter (the bit numbers and field widths
-    of a register drawing: "31 30 23", "XLEN-1 8 1"), so it is neither prose nor a heading."""
+    of a bit-field diagram: "31 30 23", "N-1 8 1"), so it is neither prose nor a heading."""
     return all(
         any(c.isdigit() for c in word) or not any(c.isalpha() for c in word)
         for word in line.text.split()
@@ -184,7 +184,7 @@ def _figure_labels(lines: list[_Line]) -> set[int]:
     are known by where they are drawn: a row of short pieces with wide gaps between them; or a
     stretch of short lines scattered over the page, starting and centred at several places; and,
     next to either, lines of numbers in no larger a font (the bit numbers above and the widths
-    below a register's fields).
+    below the fields of a bit-field diagram).
     """
     labels = {i for i, line in enumerate(lines) if line.drawn and _is_label_row(line)}
     i = 0
