@@ -948,3 +948,118 @@ def test_paged_text_keeps_its_running_lines_once(tmp_path: Path) -> None:
     document = load(tmp_path, "rfc.txt", "\f".join(pages))
     assert document.furniture == ("RFC 9999 Relay Notes May 2030", "Smith [Page 1]")
     assert "[Page" not in document.text
+
+
+def test_running_lines_with_roman_page_numbers_are_furniture(tmp_path: Path) -> None:
+    """Front matter numbers its pages "i", "ii", "iii": a running footer that carries such a
+    number is the same line on every page, like one with arabic numbers."""
+    from fpdf import FPDF
+
+    class Writer(FPDF):  # type: ignore[misc]
+        def footer(self) -> None:
+            self.set_y(-15)
+            self.set_font("helvetica", size=8)
+            roman = ["i", "ii", "iii", "iv"][self.page_no() - 1]
+            self.cell(0, 10, f"{roman}        Orchard Keeping Handbook")
+
+    bodies = ["prunes the pear trees", "feeds the hens", "mends the fence", "picks the plums"]
+    writer = Writer()
+    writer.set_font("helvetica", size=11)
+    for body in bodies:
+        writer.add_page()
+        writer.cell(0, 6, f"On this day the keeper {body} before the noon break.")
+    document = load(tmp_path, "orchard.pdf", bytes(writer.output()))
+    assert "Orchard Keeping" not in document.text
+    assert document.furniture == ("i Orchard Keeping Handbook",)
+    assert "On this day the keeper feeds the hens before the noon break." in answers(document)
+
+
+def test_pdf_figure_labels_are_kept_as_lines_not_headings(tmp_path: Path) -> None:
+    """A diagram's labels, in a larger font than the body: a row of boxes side by side on one
+    baseline (numbers over it), and labels scattered over the figure one per line. They are searchable lines of
+    their own, neither headings nor sentences, and the text after the figure stays under the
+    section it is in."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.add_page()
+    writer.set_font("helvetica", size=14)
+    writer.text(10, 20, "Water Loop")
+    writer.set_font("helvetica", size=11)
+    writer.text(10, 30, "The mill moves its water through three parts that are joined by pipes.")
+    writer.set_font("helvetica", size=9)
+    writer.text(20, 44, "0 40 80")  # numbers over the row, as over a bit-field diagram
+    writer.set_font("helvetica", size=12)
+    for x, label in ((20, "Pump"), (80, "Valve"), (140, "Tank")):
+        writer.text(x, 50, label)
+    for x, y, label in ((30, 62, "Inlet"), (120, 68, "Outlet"), (65, 76, "Drain Cock")):
+        writer.text(x, y, label)
+    writer.set_font("helvetica", size=11)
+    writer.text(40, 90, "Figure 2: How the water goes round the mill.")
+    writer.text(10, 100, "The pump runs only while the wheel turns.")
+    document = load(tmp_path, "mill.pdf", bytes(writer.output()))
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["Water Loop"]
+    assert ("code", "0 40 80\nPump Valve Tank\nInlet\nOutlet\nDrain Cock") in kinds(document)
+    assert all(block.section == "Water Loop" for block in document.blocks[1:])
+    sentences = answers(document)
+    assert "The pump runs only while the wheel turns." in sentences
+    assert not any("Pump" in sentence or "Inlet" in sentence for sentence in sentences)
+    assert_quotes_verify(document)
+
+
+def test_pdf_contents_entry_with_a_roman_page_number_is_not_a_heading(tmp_path: Path) -> None:
+    pages = [
+        ["Contents", "Foreword iii", "Sowing The Beds 1"],
+        ["The beds are sown in the first warm week of spring, a row at a time."],
+    ]
+    document = load(tmp_path, "garden.pdf", pdf(pages))
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["Contents"]
+
+
+def display_label_pdf(label_y: float) -> bytes:
+    """Two paragraphs on page 1, the second going on to page 2, and a large label drawn last on
+    page 1 at `label_y` (as some layouts draw their chapter labels)."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.set_font("helvetica", size=11)
+    writer.add_page()
+    writer.text(10, 20, "The orchard was planted by the first keeper, who chose old kinds of")
+    writer.text(10, 26, "apple that keep well through the winter in a cool and dry loft.")
+    writer.text(10, 52, "In the autumn the fruit is picked by hand, sorted on long tables and")
+    writer.text(10, 58, "then laid out in rows on slatted shelves, where the keeper checks on")
+    writer.add_page()
+    writer.text(10, 20, "it once a week until the last of the apples has been sold at market.")
+    writer.page = 1  # back to page 1: the label is drawn after the page's text
+    writer.set_font("helvetica", size=26)
+    writer.text(10, label_y, "HARVEST")
+    return bytes(writer.output())
+
+
+SHELF_SENTENCE = (
+    "In the autumn the fruit is picked by hand, sorted on long tables and then laid out in rows"
+    " on slatted shelves, where the keeper checks on it once a week until the last of the apples"
+    " has been sold at market."
+)
+
+
+def test_pdf_display_label_drawn_last_is_read_in_the_gap_it_stands_in(tmp_path: Path) -> None:
+    document = load(tmp_path, "orchard.pdf", display_label_pdf(label_y=40))
+    assert [text for kind, text in kinds(document) if kind == "heading"] == ["HARVEST"]
+    assert SHELF_SENTENCE in answers(document)
+    assert document.text.index("HARVEST") < document.text.index("In the autumn")
+    assert document.blocks[-1].section == "HARVEST"
+    assert_quotes_verify(document)
+
+
+def test_pdf_display_label_over_a_paragraph_is_not_glued_into_its_sentence(
+    tmp_path: Path,
+) -> None:
+    """No gap holds the label (it is drawn across two lines of the paragraph): it stays out of
+    the sentence, and is neither a heading nor prose."""
+    document = load(tmp_path, "orchard.pdf", display_label_pdf(label_y=55))
+    assert SHELF_SENTENCE in answers(document)
+    assert ("furniture", "HARVEST") in kinds(document)
+    assert not any(kind == "heading" for kind, _ in kinds(document))
+    assert not any("HARVEST" in sentence for sentence in answers(document))
+    assert_quotes_verify(document)

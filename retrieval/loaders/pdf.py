@@ -23,12 +23,16 @@ from retrieval.loaders.assembly import (
     looks_like_heading,
     table_row_text,
 )
-from retrieval.loaders.reading_order import page_lines
+from retrieval.loaders.reading_order import DISPLAY_RATIO, PageLine, page_lines
 
 # A list item's mark: a bullet (symbol fonts draw theirs as a private-use character, U+F0B7),
 # a dash, or a number.
 _BULLET = re.compile(r"^(?:[-•◦▪‣*\ue000-\uf8ff]|\(?\d{1,3}[.)])\s+(?=\S)")
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.IGNORECASE)
+# A page number in lower-case roman numerals (i to cxxxix), as front matter is numbered. Only a
+# whole word at a line's start or end counts, and only in lower case: "CLI Guide" or "Book II"
+# is a title, while "xii" standing alone at a running line's edge is a page number.
+_ROMAN_PAGE = re.compile(r"(?=[ivxlc])c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
 # An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
 # "… in the field.12 Next …", "… billion by 2026.1 The …". Digits right after a sentence's stop
@@ -72,10 +76,7 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 raise UnreadableFileError("the PDF is encrypted; save an unencrypted copy")
-            pages = [
-                [_without_endnote_marks(flow(line)) for line in page_lines(page)]
-                for page in reader.pages
-            ]
+            pages = [_typed_lines(page_lines(page)) for page in reader.pages]
             metadata_title = (reader.metadata.title if reader.metadata else None) or ""
             ruled = [
                 number
@@ -97,6 +98,38 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
     opening = [b for b in builder.blocks[:5] if b.kind == "heading"]
     if not builder.title and opening:
         builder.title = builder.text[opening[0].start : opening[0].end]
+
+
+class _Label(str):
+    """A line of a figure's labels (see reading_order.py). A str, so the steps that only look at
+    the text (running lines, tables) pass it on as it is; `_add_lines` keeps it out of the prose
+    and the headings."""
+
+    __slots__ = ()
+
+
+class _Display(str):
+    """A line in a display font, much larger than the lines before and after it (a chapter or
+    side label). Drawn where a paragraph goes on, it is not part of that paragraph's sentence."""
+
+    __slots__ = ()
+
+
+def _typed_lines(lines: list[PageLine]) -> list[str]:
+    """A page's lines as flowing text, a figure's labels marked as `_Label` and a line in a
+    display font among smaller ones as `_Display`."""
+    drawn = [i for i, line in enumerate(lines) if line.size > 0 and line.text.strip()]
+    display: set[int] = set()
+    for n, i in enumerate(drawn):
+        around = [lines[j].size for j in drawn[max(n - 1, 0) : n] + drawn[n + 1 : n + 2]]
+        if around and all(lines[i].size >= DISPLAY_RATIO * size for size in around):
+            display.add(i)
+    typed: list[str] = []
+    for i, line in enumerate(lines):
+        text = _without_endnote_marks(flow(line.text))
+        kind = _Label if line.label else _Display if i in display else str
+        typed.append(kind(text))
+    return typed
 
 
 @dataclass(frozen=True)
@@ -230,8 +263,15 @@ def _without_endnote_marks(line: str) -> str:
 
 
 def _shape(line: str) -> str:
-    """A line without its numbers: "Guide 3.1  page 7" and "page 8  Guide 3.1" are one line."""
-    return " ".join(re.sub(r"\d+", " ", line.lower()).split())
+    """A line without its numbers: "Guide 3.1  page 7" and "page 8  Guide 3.1" are one line, and
+    so are "iv  Guide" and "v  Guide": front matter is numbered in lower-case roman numerals, and
+    a running line that carries one must count as the same line on every page."""
+    words = line.split()
+    if words and _ROMAN_PAGE.fullmatch(words[0]):
+        words = words[1:]
+    if words and _ROMAN_PAGE.fullmatch(words[-1]):
+        words = words[:-1]
+    return " ".join(re.sub(r"\d+", " ", " ".join(words).lower()).split())
 
 
 def _without_furniture(
@@ -266,6 +306,19 @@ def _without_furniture(
     return out
 
 
+def _goes_on(lines: list[tuple[str | _Table, int]], index: int) -> bool:
+    """Whether the line after `index` carries on a sentence: it starts in lower case."""
+    following = lines[index + 1][0] if index + 1 < len(lines) else ""
+    return isinstance(following, str) and following[:1].islower()
+
+
+def _ends_in_roman_page(line: str) -> bool:
+    """Whether a line ends with a lower-case roman page number after its words ("Foreword  iii"):
+    a contents entry for the front matter, as "Setup  12" is one for the body."""
+    words = line.split()
+    return len(words) >= 2 and bool(_ROMAN_PAGE.fullmatch(words[-1]))
+
+
 def _numbered_after(previous: str, line: str) -> bool:
     """Whether `line` opens with a section number of several levels ("4.2.1 Fan Mounts")
     after a line that does not run on into it: such a heading follows code, a table or a
@@ -286,15 +339,51 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
     current: list[tuple[str, int]] = []
     kind = "paragraph"
 
+    # Display lines met inside a paragraph, added after it.
+    held: list[tuple[str, int]] = []
+
     def emit() -> None:
-        nonlocal current, kind
-        if current:
+        nonlocal current, kind, held
+        if current and kind == "code":  # a figure's labels keep their lines
+            marks: list[tuple[int, int]] = []
+            offset = 0
+            for line, page in current:
+                if not marks or marks[-1][1] != page:
+                    marks.append((offset, page))
+                offset += len(line) + 1
+            text = "\n".join(line for line, _ in current)
+            builder.add("code", text, page_marks=marks)
+        elif current:
             text, marks = join_lines(current, words)
             builder.add(kind, text, page_marks=marks, tight=kind == "list_item")  # type: ignore[arg-type]
-        current, kind = [], "paragraph"
+        # A label drawn over a paragraph belongs to no place in the text: kept as furniture, it
+        # is searchable but neither a sentence nor a heading that the text after would sit under.
+        for label, page in held:
+            builder.add("furniture", label, page_marks=[(0, page)])
+        current, kind, held = [], "paragraph", []
 
     previous = ""
-    for text, page in lines:
+    for index, (text, page) in enumerate(lines):
+        if (
+            isinstance(text, _Display)
+            and current
+            and kind != "code"
+            and not previous.endswith(_SENTENCE_END)
+            and _goes_on(lines, index)
+        ):
+            held.append((text, page))  # the paragraph's sentence goes on after it
+            continue
+        if isinstance(text, _Label):
+            # Labels drawn in a figure: searchable, but neither a sentence to quote nor a heading
+            # that the text after the figure would sit under; kept as lines, as code is.
+            if kind != "code":
+                emit()
+                kind = "code"
+            current.append((text, page))
+            previous = ""
+            continue
+        if kind == "code":
+            emit()
         if isinstance(text, _Table):
             caption = current.pop() if current and _CAPTION.match(current[-1][0]) else None
             emit()
@@ -327,6 +416,7 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
             looks_like_heading(text, strict=not _PART_LABEL.match(previous))
             and (not previous or ends_sentence or not current or _numbered_after(previous, text))
             and (len(text) < _SHORT_LINE * width)
+            and not _ends_in_roman_page(text)
         ):
             emit()
             builder.heading(text, page_marks=[(0, page)])

@@ -10,6 +10,10 @@ lines keep pypdf's text; only their order changes:
   between the lines that cross a gutter;
 - otherwise a run of lines drawn after a run that lies below it, in the same horizontal span, is
   moved before it; runs side by side keep the order they are drawn in.
+
+Each line also says what its drawing shows: the font size of most of its text, and whether it is
+a figure's labels (short pieces side by side, or short lines scattered over a figure), which the
+loader keeps out of the headings and the prose.
 """
 
 from __future__ import annotations
@@ -20,11 +24,24 @@ from typing import Any
 
 # Width of an average glyph, in font sizes: only used to guess where a piece of text ends.
 _GLYPH_WIDTH = 0.5
+# Width of a capital letter, in font sizes (most fonts draw capitals 0.6 to 0.75 wide).
+_CAPITAL_WIDTH = 0.72
 # A gap wider than this many font sizes between two pieces of one line separates them.
 _WIDE_GAP = 2.0
+# A display font (chapter and part labels) is at least this many times the body's size; section
+# headings are set at up to about 1.5 times the body, chapter labels at twice it or more.
+DISPLAY_RATIO = 1.6
 # Words a piece needs to count as a line of prose in a column; pieces a column needs.
 _PROSE_WORDS = 4
 _MIN_COLUMN_LINES = 4
+# A label in a figure is a few words: a box's name, a field of a bit-field diagram, an arrow's
+# caption. A line whose pieces, set apart by wide gaps, are all this short is a row of labels.
+_LABEL_WORDS = 3
+# Short lines one after another that start at this many different places, centred on this many
+# different places, are labels scattered over a figure: a heading, a title page or a list has its
+# short lines on one left edge or one centre line. Three, because two short lines (a chapter
+# label and its title, a centred title and subtitle) are common outside figures.
+_SCATTERED = 3
 
 
 @dataclass
@@ -56,7 +73,21 @@ class _Line:
         return [piece for piece in self.pieces if piece.text.strip()]
 
 
-def page_lines(page: Any) -> list[str]:
+@dataclass(frozen=True)
+class PageLine:
+    """One line of a page as read, and what its drawing tells about it.
+
+    `size`: the font size most of its text is drawn in (0 when positions are unknown), so the
+    loader can tell a display label from the body around it. `label`: the line is a figure's
+    labels (see `_figure_labels`), which read as neither a heading nor a sentence.
+    """
+
+    text: str
+    size: float = 0.0
+    label: bool = False
+
+
+def page_lines(page: Any) -> list[PageLine]:
     """The lines of a pypdf page in reading order (pypdf's own order when positions are unsure)."""
     fragments: list[tuple[str, list[float], float]] = []
 
@@ -66,10 +97,143 @@ def page_lines(page: Any) -> list[str]:
     output = page.extract_text(visitor_text=visit) or ""
     lines = _lines(fragments)
     if lines is None or "\n".join(line.text for line in lines) != output.rstrip("\n"):
-        return output.split("\n")
+        return [PageLine(text) for text in output.split("\n")]
+    lines = [part for line in lines for part in _display_apart(line)]
     starts = _columns(lines)
     ordered = _by_columns(lines, starts) if starts else _by_runs(lines)
-    return [line.text for line in ordered]
+    labels = _figure_labels(ordered)
+    return [PageLine(line.text, _body_size(line), i in labels) for i, line in enumerate(ordered)]
+
+
+def _display_apart(line: _Line) -> list[_Line]:
+    """A line with the words it holds in a display font (a label drawn where a line of body text
+    runs, which pypdf puts on that line) taken out onto a line of their own after it.
+
+    One glyph is left in place: a drop capital opens the word it is drawn with.
+    """
+    body = _body_size(line)
+    display = [
+        len(piece.text.strip()) >= 2 and piece.size >= DISPLAY_RATIO * body for piece in line.pieces
+    ]
+    if not any(display) or all(
+        d for d, p in zip(display, line.pieces, strict=True) if p.text.strip()
+    ):
+        return [line]
+    kept = [p for p, d in zip(line.pieces, display, strict=True) if not d]
+    moved = [p for p, d in zip(line.pieces, display, strict=True) if d]
+    return [_Line(kept), _Line(moved)]
+
+
+def _body_size(line: _Line) -> float:
+    """The font size that most of a line's characters are drawn in."""
+    weight: dict[float, int] = {}
+    for piece in line.drawn:
+        size = round(piece.size, 1)
+        weight[size] = weight.get(size, 0) + len(piece.text.strip())
+    return max(weight, key=lambda size: weight[size]) if weight else 0.0
+
+
+def _is_label_row(line: _Line) -> bool:
+    """Whether a line is several short pieces side by side with wide gaps between them (the names
+    of the fields in a bit-field diagram, the boxes of a diagram), rather than one run of text."""
+    parts: list[str] = []
+    end = -math.inf
+    for piece in line.drawn:
+        # Capitals are wider than the average glyph that `_Piece.right` assumes; a heading in
+        # capitals drawn word by word must not look like words set apart.
+        width = sum(_CAPITAL_WIDTH if c.isupper() else _GLYPH_WIDTH for c in piece.text.strip())
+        if not parts or piece.x > end + _WIDE_GAP * piece.size:
+            parts.append("")
+        parts[-1] += piece.text
+        end = piece.x + width * piece.size
+    # Two parts with letters: a section number set apart from its title ("12.0   SETUP STEPS")
+    # is one heading, not two labels.
+    lettered = [part for part in parts if any(c.isalpha() for c in part)]
+    return len(lettered) >= 2 and all(len(part.split()) <= _LABEL_WORDS for part in parts)
+
+
+def _is_short(line: _Line) -> bool:
+    return 0 < len(line.text.split()) <= _LABEL_WORDS
+
+
+def _is_numbers(line: _Line) -> bool:
+    """Whether every word of a line holds a digit or no letter (the bit numbers and field widths
+    of a bit-field diagram: "31 30 23", "N-1 8 1"), so it is neither prose nor a heading."""
+    return all(
+        any(c.isdigit() for c in word) or not any(c.isalpha() for c in word)
+        for word in line.text.split()
+    )
+
+
+def _carries_on(lines: list[_Line], i: int) -> bool:
+    """Whether a short line finishes the text of the line above it: it ends a sentence right
+    after a line of prose (a figure's label seldom ends with a stop), or it goes on with a word
+    that the line above broke at a hyphen."""
+    if i == 0:
+        return False
+    text, above = lines[i].text.strip(), lines[i - 1].text.rstrip()
+    return (text.endswith((".", "!", "?", ":")) and len(above.split()) >= _PROSE_WORDS) or (
+        above.endswith("-") and text[:1].islower()
+    )
+
+
+def _figure_labels(lines: list[_Line]) -> set[int]:
+    """The indexes of the lines that are labels of a figure.
+
+    A figure's labels have no font of their own (they are often larger than the body), so they
+    are known by where they are drawn: a row of short pieces with wide gaps between them; or a
+    stretch of short lines scattered over the page, starting and centred at several places; and,
+    next to either, lines of numbers in no larger a font (the bit numbers above and the widths
+    below the fields of a bit-field diagram).
+    """
+    labels = {i for i, line in enumerate(lines) if line.drawn and _is_label_row(line)}
+    i = 0
+    while i < len(lines):
+        j = i
+        while (
+            j < len(lines)
+            and lines[j].drawn
+            and (_is_short(lines[j]) or j in labels)
+            and not (j == i and _carries_on(lines, j))
+        ):
+            j += 1
+        if j - i >= _SCATTERED and _scattered(lines[i:j]):
+            labels.update(range(i, j))
+        i = max(j, i + 1)
+    grown = True
+    while grown:
+        grown = False
+        for i in sorted(labels):
+            for k in (i - 1, i + 1):
+                if (
+                    0 <= k < len(lines)
+                    and k not in labels
+                    and lines[k].drawn
+                    and _is_numbers(lines[k])
+                    and _body_size(lines[k]) <= _body_size(lines[i])
+                ):
+                    labels.add(k)
+                    grown = True
+    return labels
+
+
+def _scattered(lines: list[_Line]) -> bool:
+    """Whether short lines start at several places and are centred at several places (within a
+    font size of each other counts as one place)."""
+
+    def places(values: list[float], size: float) -> int:
+        count, last = 0, -math.inf
+        for value in sorted(values):
+            if value - last > size:
+                count += 1
+            last = value
+        return count
+
+    # The median size: one brace or arrow drawn as a huge glyph must not blur every place.
+    size = sorted(line.drawn[0].size for line in lines)[len(lines) // 2]
+    starts = [line.drawn[0].x for line in lines]
+    centres = [(line.drawn[0].x + line.drawn[-1].right) / 2 for line in lines]
+    return places(starts, size) >= _SCATTERED and places(centres, size) >= _SCATTERED
 
 
 def _times(tm: list[float], cm: list[float]) -> list[float]:
@@ -233,6 +397,8 @@ def _by_runs(lines: list[_Line]) -> list[_Line]:
             runs.append(_Run([line]))
     ordered: list[_Run] = []
     for run in runs:
+        if _into_gap(run, ordered):
+            continue
         size = run.lines[0].drawn[0].size
         below = [
             i
@@ -241,3 +407,24 @@ def _by_runs(lines: list[_Line]) -> list[_Line]:
         ]
         ordered.insert(below[0] if below else len(ordered), run)
     return [line for run in ordered for line in run.lines]
+
+
+def _into_gap(run: _Run, ordered: list[_Run]) -> bool:
+    """Put a run in a display font (a chapter or part label) that is drawn after the text around
+    it into the gap it sits in, between two lines of an earlier run; True when it was put there.
+
+    Some layouts draw such a label last on the page, wherever it stands; read in drawn order it
+    would end the page, inside whatever paragraph goes on to the next page.
+    """
+    size = _body_size(run.lines[0])
+    for index, host in enumerate(ordered):
+        body = sorted(_body_size(line) for line in host.lines)[len(host.lines) // 2]
+        if size < DISPLAY_RATIO * body or not host.overlaps(run):
+            continue
+        for k in range(1, len(host.lines)):
+            above, below = host.lines[k - 1].drawn[0].y, host.lines[k].drawn[0].y
+            # The gap must hold the label: two of its font sizes between the baselines around it.
+            if above > run.top and below < run.bottom and above - below >= 2 * size:
+                ordered[index : index + 1] = [_Run(host.lines[:k]), run, _Run(host.lines[k:])]
+                return True
+    return False
