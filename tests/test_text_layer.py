@@ -473,6 +473,29 @@ def test_pdf_line_end_hyphen_and_ligature_are_joined(tmp_path: Path) -> None:
     assert "environmental plan after a long and careful review." in document.text
 
 
+def test_pdf_directive_and_command_lines_are_code_not_part_of_the_sentence_after(
+    tmp_path: Path,
+) -> None:
+    lines = [
+        "The pump firmware reads its limits at start-up.",
+        "#define MAX_FLOW 40",
+        "This setting caps the flow in litres a minute.",
+        "$ make flash",
+        "The board restarts when the upload ends.",
+        "2. #include <pump.h>",
+        "That header names every register.",
+    ]
+    document = load(tmp_path, "c.pdf", pdf([lines]))
+    assert answers(document) == [
+        "The pump firmware reads its limits at start-up.",
+        "This setting caps the flow in litres a minute.",
+        "The board restarts when the upload ends.",
+        "That header names every register.",
+    ]
+    assert ("code", "#define MAX_FLOW 40") in kinds(document)
+    assert_quotes_verify(document)
+
+
 def test_pdf_line_end_hyphen_of_a_compound_is_kept(tmp_path: Path) -> None:
     lines = [
         "The garden keeps its rarest plants behind a wind-",

@@ -98,6 +98,16 @@ def flow_lines(text: str) -> str:
     return "\n".join(line for line in map(flow, text.split("\n")) if line)
 
 
+# Lines that are commands or settings, not prose: a shell prompt, NAME=value, or a directive
+# ("#include", "#define", "#!/bin/sh").
+_CODE_LINE = re.compile(r"^\s*(?:[$#>]\s+\S|[A-Z][A-Z0-9_]*=\S|#!|#[a-z]+\b)")
+
+
+def is_code_line(line: str) -> bool:
+    """Whether a line is a command, a setting or a directive rather than prose."""
+    return bool(_CODE_LINE.match(line))
+
+
 def table_row_text(headers: list[str], cells: list[str]) -> str:
     """One table row as a person reads it: `Header: cell · Header: cell` (bare cells without headers).
 

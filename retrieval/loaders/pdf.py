@@ -18,6 +18,7 @@ from retrieval.loaders.assembly import (
     document_words,
     ends_mid_phrase,
     flow,
+    is_code_line,
     is_leader_line,
     join_lines,
     looks_like_heading,
@@ -404,6 +405,9 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
         if is_leader_line(text):
             emit()
             builder.add("furniture", text, page_marks=[(0, page)])
+        elif is_code_line(_BULLET.sub("", text)):
+            emit()  # a command, a setting or a directive (numbered or not): never quoted as prose
+            builder.add("code", text, page_marks=[(0, page)], tight=True)
         elif _PART_LABEL.match(text):
             emit()  # "Chapter 3" on a line of its own: a heading, the title comes next
             builder.heading(text, page_marks=[(0, page)])

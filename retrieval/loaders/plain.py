@@ -9,6 +9,7 @@ from retrieval.loaders.assembly import (
     DocumentBuilder,
     document_words,
     ends_mid_phrase,
+    is_code_line,
     is_leader_line,
     join_lines,
     looks_like_heading,
@@ -23,8 +24,6 @@ _MAX_TITLE_WORDS = 14
 _CENTRED = 4
 _STOPS = (".", "!", "?", ":", ";", ",")
 _UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
-# Lines that are commands or settings, not prose: a shell prompt, or NAME=value.
-_CODE_LINE = re.compile(r"^\s*(?:[$#>]\s+\S|[A-Z][A-Z0-9_]*=\S)")
 _INDENT_STEP = 4
 # Files whose lines run longer than this are not hard-wrapped: each line is its own paragraph.
 _MAX_WRAP = 132
@@ -170,7 +169,7 @@ def _flush(
             emit()
             kind = "paragraph"
             continue
-        if _CODE_LINE.match(line) or (indent >= base + _INDENT_STEP and kind != "list_item"):
+        if is_code_line(line) or (indent >= base + _INDENT_STEP and kind != "list_item"):
             if kind != "code":
                 emit()
                 kind = "code"
