@@ -58,7 +58,7 @@ _NAME_FORM = re.compile(r"^\s*(who|whom|whose)\b|\bwho (is|was|are|were)\b", re.
 
 
 # The words that ask: the first one in a question is its own; a later one opens a clause inside
-# it ("Which code logs how long a request took?", "What happens when the disk is full?").
+# it ("Which valve shows how long the pump ran?", "What happens when the disk is full?").
 _INTERROGATIVE = re.compile(r"\b(?:how|what|which|when|where|who|whom|whose|why)\b", re.IGNORECASE)
 
 

@@ -416,7 +416,7 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
             kind = "list_item"
             current = [(_BULLET.sub("", text), page)]
         elif (
-            # The title after "Chapter 3" may hold digits or small words ("ISA, version 1.10").
+            # The title after "Chapter 3" may hold digits or small words ("Part Two, revision 3.2").
             looks_like_heading(text, strict=not _PART_LABEL.match(previous))
             and (not previous or ends_sentence or not current or _numbered_after(previous, text))
             and (len(text) < _SHORT_LINE * width)

@@ -70,7 +70,7 @@ class Candidate:
     @property
     def names_a_term(self) -> bool:
         """Whether the quoted text itself holds a question term, not only the heading that a
-        field is read with: a field beside the answering one ("Type: string") answers nothing."""
+        field is read with: a field beside the answering one ("Unit: seconds") answers nothing."""
         own = set(content_terms(self.text))
         return any(matches(term, own) for term in self.covered)
 
@@ -83,7 +83,7 @@ def context_terms(chunk: Chunk, section: str) -> set[str]:
     return set(content_terms(f"{chunk.title}\n{chunk.section}\n{section}\n{chunk.text}"))
 
 
-# A field: a short label, a colon, a value ("Default: 5173", "Type: string"). It states a fact
+# A field: a short label, a colon, a value ("Default: 64", "Unit: seconds"). It states a fact
 # about the thing its heading names, so it may answer though it is shorter than a sentence.
 _FIELD = re.compile(r"^\s*[^\W\d_][^:\n]{0,40}:\s+\S")
 _FIELD_LABEL_WORDS = 4
@@ -137,7 +137,7 @@ def overlap(a: Candidate, b: Candidate) -> bool:
 
 def read_as(chunk: Chunk, start: int, end: int) -> str:
     """A sentence as it is scored: a field with the heading that names its subject before it
-    ("server.port: Default: 5173"), any other sentence as it stands."""
+    ("cache.size: Default: 64"), any other sentence as it stands."""
     sentence = chunk.text[start - chunk.start : end - chunk.start]
     section = chunk.section_at(start)
     return f"{section}: {sentence}" if section and is_field(sentence) else sentence
