@@ -514,6 +514,20 @@ def test_pdf_line_end_hyphen_of_a_compound_is_kept(tmp_path: Path) -> None:
     ]
 
 
+def test_pdf_line_end_hyphen_after_a_function_word_is_joined(tmp_path: Path) -> None:
+    # "be" and "cause" are both words of the page, but "be-" then "cause" breaks one word.
+    lines = [
+        "The keeper waters the beds at dawn be-",
+        "cause the sun would burn wet leaves; the cause of most losses is frost.",
+        "A bed may be left dry for a day.",
+    ]
+    document = load(tmp_path, "garden.pdf", pdf([lines]))
+    assert answers(document)[0] == (
+        "The keeper waters the beds at dawn because the sun would burn wet leaves; "
+        "the cause of most losses is frost."
+    )
+
+
 def test_pdf_heading_ending_in_a_bracketed_name_is_a_heading(tmp_path: Path) -> None:
     lines = [
         "The cooler keeps all of its settings in a small set of registers.",

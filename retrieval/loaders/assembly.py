@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from retrieval.documents import CELL_SEPARATOR, Block, BlockKind, Document, PageSpan
+from retrieval.text.terms import STOPWORDS
 
 _MAX_TITLE_WORDS = 24
 _MAX_HEADING_WORDS = 14
@@ -236,6 +237,7 @@ def guess_title(text: str, blocks: list[Block]) -> str:
 # A word, with the hyphens inside it ("well-known", "X-ray").
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
 _WORD_BEFORE_HYPHEN = re.compile(r"([^\W_]+(?:-[^\W_]+)*)-$")
+_MIN_COMPOUND_PART = 3  # letters in each half of a compound told apart by its halves alone
 
 
 def document_words(lines: list[str]) -> frozenset[str]:
@@ -261,7 +263,7 @@ def _keeps_hyphen(text: str, line: str, words: frozenset[str]) -> bool:
     """Whether the hyphen ending `text` belongs to a compound ("well-" then "known") rather
     than breaking one word ("exam-" then "ple"), judged by the document's own words: the word
     written whole elsewhere is one word; written with its hyphen elsewhere, or both parts being
-    words of their own ("tall-" then "grass"), it is a compound."""
+    content words of their own ("tall-" then "grass"), it is a compound."""
     before = _WORD_BEFORE_HYPHEN.search(text)
     after = _WORD.match(line)
     if not words or before is None or after is None:
@@ -270,7 +272,14 @@ def _keeps_hyphen(text: str, line: str, words: frozenset[str]) -> bool:
     head, tail = left.split("-")[-1], right.split("-")[0]
     if head + tail in words:
         return False
-    return f"{left}-{right}" in words or (head in words and tail in words)
+    if f"{left}-{right}" in words:
+        return True
+    # Both halves words of their own ("tall" and "grass"), neither a short function word: "be-"
+    # then "cause" is one word broken, though "be" and "cause" are words too.
+    return all(
+        part in words and len(part) >= _MIN_COMPOUND_PART and part not in STOPWORDS
+        for part in (head, tail)
+    )
 
 
 def join_lines(
