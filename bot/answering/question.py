@@ -63,17 +63,22 @@ _INTERROGATIVE = re.compile(r"\b(?:how|what|which|when|where|who|whom|whose|why)
 
 
 def main_clause(question: str) -> str:
-    """The question up to a second interrogative word, which asks nothing of the answer."""
+    """The question up to a second interrogative word: a later one often opens a clause that
+    asks nothing of the answer ("… when the tank is full")."""
     asking = list(_INTERROGATIVE.finditer(question))
     return question[: asking[1].start()] if len(asking) > 1 else question
 
 
 def expected_answer_type(question: str) -> str | None:
-    """'number', 'time', 'name' or None, from the form of the question's own clause."""
-    question = main_clause(question)
-    if _NUMBER_FORM.search(question):
+    """'number', 'time', 'name' or None, from the form of the question.
+
+    A number or a time is asked for in the question's own clause; a person may be asked for in
+    a relative clause too ("What is the name of the engineer who was given the prize?").
+    """
+    clause = main_clause(question)
+    if _NUMBER_FORM.search(clause):
         return "number"
-    if _TIME_FORM.search(question):
+    if _TIME_FORM.search(clause):
         return "time"
     if _NAME_FORM.search(question):
         return "name"
