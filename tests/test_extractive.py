@@ -212,7 +212,7 @@ def test_a_field_answers_for_the_heading_it_sits_under_and_its_neighbours_do_not
     assert draft.text == "Default: info. [1]"
 
 
-def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_one_it_points_back_to() -> None:
+def test_a_sentence_opening_with_a_demonstrative_is_quoted_with_the_one_it_points_back_to() -> None:
     text = "The relay station on the ridge opened in 1998. This one serves 40 villages. Roads are poor."
     bot = answerer([text, "The ferry runs twice a week.", "Mail comes by boat."])
     question = parse_question("How many villages does the relay station serve?")
@@ -227,7 +227,7 @@ def test_a_sentence_opening_with_a_pronoun_is_quoted_with_the_one_it_points_back
     )
 
 
-def test_a_pronoun_after_a_heading_does_not_reach_past_it() -> None:
+def test_a_demonstrative_after_a_heading_does_not_reach_past_it() -> None:
     text = "The relay station on the ridge opened in 1998.\nCoverage\nThis one serves 40 villages."
     heading = text.index("Coverage")
     served = text.index("This one")
@@ -262,3 +262,52 @@ def test_a_table_rows_later_sentence_is_quoted_with_the_cell_that_names_its_subj
         "Name: flush_all() · Returns: nothing. [1] "
         "Use: tools that must empty every cache at once. [1]"
     )
+
+
+def test_a_sentence_two_parts_both_pick_is_quoted_once() -> None:
+    text = "The relay station serves 40 villages and two ferry ports. Roads are poor."
+    bot = answerer([text, "The ferry runs twice a week.", "Mail comes by boat."])
+    question = parse_question(
+        "How many villages does the relay station serve, and which ports does it serve?"
+    )
+    assert len(question.parts) == 2
+    draft = bot.draft(question, hits(chunk(text)))
+    assert draft.text.count("40 villages") == 1
+
+
+def table(rows: list[str]) -> Chunk:
+    """One chunk holding the rows, one per line, each marked as a table row."""
+    text = "\n".join(rows)
+    spans, at = [], 0
+    for row in rows:
+        spans.append((at, at + len(row)))
+        at += len(row) + 1
+    return Chunk("c0", "api.html", "Cache API", 0, 0, len(text), text, rows=tuple(spans))
+
+
+def test_a_table_rows_third_sentence_is_quoted_with_the_first_only() -> None:
+    rows = [
+        "Name: flush_all() · Returns: nothing. Cost: one pass over every shard. "
+        "Use: tools that must empty every cache at once.",
+        "Name: flush_one(key) · Returns: the old value. Use: tools that clear a single entry.",
+    ]
+    bot = answerer([*rows, "The cache lives in memory.", "Entries expire after an hour."])
+    question = parse_question("What should tools use to empty every cache at once?")
+    draft = bot.draft(question, hits(table(rows)))
+    assert draft.text == (
+        "Name: flush_all() · Returns: nothing. [1] "
+        "Use: tools that must empty every cache at once. [1]"
+    )
+
+
+def test_a_rows_first_sentence_does_not_point_back_into_the_row_above() -> None:
+    rows = [
+        "The east gate opens at six in the morning.",
+        "This gate serves the fish market and the ferry.",
+    ]
+    bot = answerer([*rows, "The ferry runs twice a week.", "Mail comes by boat."])
+    found = bot.candidates(
+        "What does the gate serve?", content_terms("What does the gate serve?"), [table(rows)]
+    )
+    assert "This gate serves the fish market and the ferry." in [c.text for c in found]
+    assert all(len(c.sentences) == 1 for c in found)

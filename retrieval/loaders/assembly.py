@@ -68,7 +68,7 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
         _SENTENCE_END
     ):
         return False
-    if words[-1].lower() in _MINOR_WORDS or text.rstrip().endswith(("-", "\u2010")):
+    if ends_mid_phrase(text) or text.rstrip().endswith(("-", "\u2010")):
         # A line cut off mid-phrase ("National Institute of") or mid-word ("environ-"), or
         # ending on a command's dash ("cat -").
         return False
@@ -91,7 +91,7 @@ def ends_mid_phrase(line: str) -> bool:
     """Whether a line stops on a word that cannot end a sentence or a title ("next to",
     "the"), so the line after it goes on with the same sentence."""
     words = line.split()
-    return bool(words) and words[-1] in _MINOR_WORDS
+    return bool(words) and words[-1].lower() in _MINOR_WORDS
 
 
 def flow_lines(text: str) -> str:

@@ -36,15 +36,18 @@ from retrieval.text.terms import content_terms, words
 RUNNERS_UP = 8
 
 
+Span = tuple[int, int]  # document offsets of one answer sentence
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """A quote scored against the question: one source sentence, or a sentence with the one
-    (or the row start) it reaches back to (`quote_span`)."""
+    """A quote scored against the question: one source sentence, or a sentence with the one it
+    reaches back to (its row's first sentence, or the sentence a demonstrative points to; see
+    `quoted_spans`)."""
 
     source_number: int  # 1-based position of its chunk among the sources
     chunk: Chunk
-    start: int  # offsets into the document
-    end: int
+    spans: tuple[Span, ...]  # the quoted sentences, in document order; the last one answers
     coverage: float
     similarity: float
     score: float
@@ -52,20 +55,25 @@ class Candidate:
     features: tuple[float, ...] = ()
 
     @property
-    def text(self) -> str:
-        """The sentence, verbatim."""
-        return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
+    def start(self) -> int:
+        """Where the quote starts in the document."""
+        return self.spans[0][0]
+
+    @property
+    def end(self) -> int:
+        """Where the quote ends in the document."""
+        return self.spans[-1][1]
 
     @property
     def sentences(self) -> list[str]:
-        """The answer sentences the quote is made of (one, unless it reaches back)."""
-        chunk = self.chunk
-        inside = [
-            chunk.text[s - chunk.start : e - chunk.start]
-            for s, e in chunk.answer_spans()
-            if self.start <= s and e <= self.end
-        ]
-        return inside or [self.text]
+        """The quoted sentences, each verbatim."""
+        offset = self.chunk.start
+        return [self.chunk.text[s - offset : e - offset] for s, e in self.spans]
+
+    @property
+    def text(self) -> str:
+        """The quoted sentences, verbatim, with a space between them."""
+        return " ".join(self.sentences)
 
     @property
     def names_a_term(self) -> bool:
@@ -102,37 +110,44 @@ def is_field(sentence: str) -> bool:
 _ANAPHORA = frozenset(["this", "these", "that", "those", "such"])
 
 
-def with_referent(chunk: Chunk, start: int, end: int, before: tuple[int, int] | None) -> int:
-    """Where a quote of the sentence at [start, end) starts: at the answer sentence `before` it
-    when the sentence opens with a demonstrative pointing back and only white space lies between
-    (not a heading or a code line)."""
-    if before is None or chunk.text[before[1] - chunk.start : start - chunk.start].strip():
-        return start
+def points_back(chunk: Chunk, sentence: Span, before: Span | None) -> bool:
+    """Whether the sentence opens with a demonstrative pointing back to the answer sentence
+    `before` it, with only white space between (not a heading or a code line). The first
+    sentence of a table row points to nothing in the row above."""
+    start, end = sentence
+    if before is None or chunk.row_start(start) == start:
+        return False
+    if chunk.text[before[1] - chunk.start : start - chunk.start].strip():
+        return False
     first = words(chunk.text[start - chunk.start : min(end, start + 40) - chunk.start])[:1]
-    return before[0] if first and first[0] in _ANAPHORA else start
+    return bool(first) and first[0] in _ANAPHORA
 
 
-def quote_span(
-    chunk: Chunk, start: int, end: int, before: tuple[int, int] | None
-) -> tuple[int, str]:
-    """Where the quote of the answer sentence at [start, end) starts, and the text it is scored
-    as. A table row's later sentence is quoted from the row's start and read with the row's
-    first cell, which names what it is about; a sentence opening with a demonstrative is quoted
-    and read with the sentence it points back to; a field is read with its heading."""
+def quoted_spans(chunk: Chunk, spans: Sequence[Span], index: int) -> tuple[tuple[Span, ...], str]:
+    """The sentences a quote of the chunk's answer sentence `spans[index]` is made of, and the
+    text it is scored as.
+
+    A table row's later sentence is quoted after the row's first sentence and read with the
+    row's first cell, which names what the row is about; a sentence opening with a demonstrative
+    is quoted and read with the sentence it points back to; a field is read with its heading.
+    """
+    start, end = spans[index]
+    own = chunk.text[start - chunk.start : end - chunk.start]
     row = chunk.row_start(start)
     if row is not None and row < start:
         head = chunk.text[row - chunk.start : start - chunk.start]
         first_cell = head.split(CELL_SEPARATOR, 1)[0].split("\n", 1)[0]
-        return row, f"{first_cell} {chunk.text[start - chunk.start : end - chunk.start]}"
-    referent = with_referent(chunk, start, end, before)
-    if referent < start:
-        return referent, chunk.text[referent - chunk.start : end - chunk.start]
-    return start, read_as(chunk, start, end)
+        first = next(((s, e) for s, e in spans if row <= s and e <= start), None)
+        return ((first, spans[index]) if first else (spans[index],)), f"{first_cell} {own}"
+    before = spans[index - 1] if index else None
+    if before is not None and points_back(chunk, spans[index], before):
+        return (before, spans[index]), chunk.text[before[0] - chunk.start : end - chunk.start]
+    return (spans[index],), read_as(chunk, start, end)
 
 
 def overlap(a: Candidate, b: Candidate) -> bool:
-    """Whether two quotes share text (a sentence quoted alone and with the one before it)."""
-    return a.chunk.source == b.chunk.source and a.start < b.end and b.start < a.end
+    """Whether two quotes share a sentence (one quoted alone and with the one before it)."""
+    return a.chunk.source == b.chunk.source and bool(set(a.spans) & set(b.spans))
 
 
 def read_as(chunk: Chunk, start: int, end: int) -> str:
@@ -217,7 +232,8 @@ class ExtractiveAnswerer:
         reasons: list[str] = []
         for part in parts:
             picked, reason = self.answer_part(part, question, sources, budget)
-            chosen += [c for c in picked if c not in chosen]
+            # Two parts may pick the same sentence, alone or with the one before it: quote it once.
+            chosen += [c for c in picked if not any(overlap(c, k) for k in chosen)]
             reasons += [reason] if reason else []
         return Draft(self.compose(chosen), sources, self.name, notes=reasons)
 
@@ -227,7 +243,7 @@ class ExtractiveAnswerer:
         """The sentences answering one part of the question, or none and the reason why.
 
         A part with a pronoun ("how much of it …", "who were they …") borrows the whole
-        question's terms, which the pronoun points back to.
+        question's terms, which the pronoun points back to (`ParsedQuestion.part_terms`).
         """
         terms = question.part_terms(part)
         if not terms:
@@ -248,7 +264,7 @@ class ExtractiveAnswerer:
             )
         chosen = [best]
         for other in candidates[:RUNNERS_UP]:
-            # The budget counts sentences: a quote that reaches back spends two.
+            # The budget counts sentences: a quote that reaches back spends one more.
             if sum(len(c.sentences) for c in chosen) + len(other.sentences) > budget:
                 continue
             # Each quoted sentence must answer by itself, and score nearly as well as the best.
@@ -269,7 +285,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def compose(chosen: list[Candidate]) -> str:
         """The draft: verbatim sentences, each followed by its `[n]` (a quote of two sentences,
-        a row's or a pronoun's with the one it points back to, cites each)."""
+        a row's or a demonstrative's with the one it points back to, cites each)."""
         parts: list[str] = []
         for c in chosen:
             for sentence in c.sentences:
@@ -286,30 +302,34 @@ class ExtractiveAnswerer:
         weights = {t: self.idf(t) * asked.get(t, 1.0) for t in terms}
         total = sum(weights.values()) or 1.0
         answer_type = expected_answer_type(question)
-        spans: list[tuple[int, Chunk, int, int, int, str]] = []
+        spans: list[tuple[int, Chunk, tuple[Span, ...], int, str]] = []
         seen: set[tuple[str, str]] = set()
         for number, chunk in enumerate(sources, start=1):
-            before: tuple[int, int] | None = None  # the answer sentence before this one
-            for index, (own_start, end) in enumerate(chunk.answer_spans()):
-                start, read = quote_span(chunk, own_start, end, before)
-                before = (own_start, end)
-                sentence = chunk.text[start - chunk.start : end - chunk.start]
+            answer_spans = chunk.answer_spans()
+            for index in range(len(answer_spans)):
+                quoted, read = quoted_spans(chunk, answer_spans, index)
+                sentence = " ".join(
+                    chunk.text[s - chunk.start : e - chunk.start] for s, e in quoted
+                )
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
                 where = (chunk.source, sentence)
                 if where in seen or not self.fits(question, sentence, answer_type):
                     continue
                 seen.add(where)
-                spans.append((number, chunk, start, end, index, read))
+                spans.append((number, chunk, quoted, index, read))
         if not spans:
             return []
-        similarities = self._similarities(question, [(s[1], s[2], s[3], s[5]) for s in spans])
+        similarities = self._similarities(
+            question, [(s[1], s[2][0][0], s[2][-1][1], s[4]) for s in spans]
+        )
         asked_pairs = bigrams(content_terms(question))
         rows: list[list[float]] = []
         covered_sets: list[frozenset[str]] = []
-        for (number, chunk, start, _end, index, sentence), similarity in zip(
+        for (number, chunk, quoted, index, sentence), similarity in zip(
             spans, similarities, strict=True
         ):
+            start = quoted[0][0]
             sentence_list = content_terms(sentence)
             sentence_terms = set(sentence_list)
             covered = frozenset(t for t in terms if matches(t, sentence_terms))
@@ -338,15 +358,14 @@ class ExtractiveAnswerer:
             Candidate(
                 number,
                 chunk,
-                start,
-                end,
+                quoted,
                 float(coverage),
                 similarity,
                 float(score),
                 covered,
                 tuple(float(x) for x in row),
             )
-            for (number, chunk, start, end, _, _), similarity, covered, row, score, coverage in zip(
+            for (number, chunk, quoted, _, _), similarity, covered, row, score, coverage in zip(
                 spans, similarities, covered_sets, matrix, scores, coverages, strict=True
             )
         ]
@@ -370,7 +389,7 @@ class ExtractiveAnswerer:
         return self.embed([text])[0]
 
     def _similarities(self, question: str, spans: list[tuple[Chunk, int, int, str]]) -> list[float]:
-        """Cosine similarity of the question and each span's text as read (`quote_span`)."""
+        """Cosine similarity of the question and each span's text as read (`quoted_spans`)."""
         if self.embed is None:
             return [0.0] * len(spans)
         missing = [s for s in spans if (s[0].chunk_id, s[1], s[2]) not in self._vectors]
