@@ -285,17 +285,26 @@ def table(rows: list[str]) -> Chunk:
     return Chunk("c0", "api.html", "Cache API", 0, 0, len(text), text, rows=tuple(spans))
 
 
-def test_a_table_rows_third_sentence_is_quoted_with_the_first_only() -> None:
+def test_a_table_rows_later_sentence_keeps_to_the_sentence_budget() -> None:
     rows = [
         "Name: flush_all() · Returns: nothing. Cost: one pass over every shard. "
-        "Use: tools that must empty every cache at once.",
+        "Locks: every shard in turn. Use: tools that must empty every cache at once.",
         "Name: flush_one(key) · Returns: the old value. Use: tools that clear a single entry.",
     ]
     bot = answerer([*rows, "The cache lives in memory.", "Entries expire after an hour."])
     question = parse_question("What should tools use to empty every cache at once?")
+    # The row up to the answer is four sentences, more than the three an answer may quote: the
+    # answer is quoted after the row's first sentence only.
     draft = bot.draft(question, hits(table(rows)))
     assert draft.text == (
         "Name: flush_all() · Returns: nothing. [1] "
+        "Use: tools that must empty every cache at once. [1]"
+    )
+    # Within the budget, the row is quoted whole up to the answer.
+    short = [rows[0].replace("Locks: every shard in turn. ", ""), rows[1]]
+    draft = bot.draft(question, hits(table(short)))
+    assert draft.text == (
+        "Name: flush_all() · Returns: nothing. [1] Cost: one pass over every shard. [1] "
         "Use: tools that must empty every cache at once. [1]"
     )
 

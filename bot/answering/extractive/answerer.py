@@ -123,13 +123,17 @@ def points_back(chunk: Chunk, sentence: Span, before: Span | None) -> bool:
     return bool(first) and first[0] in _ANAPHORA
 
 
-def quoted_spans(chunk: Chunk, spans: Sequence[Span], index: int) -> tuple[tuple[Span, ...], str]:
+def quoted_spans(
+    chunk: Chunk, spans: Sequence[Span], index: int, limit: int
+) -> tuple[tuple[Span, ...], str]:
     """The sentences a quote of the chunk's answer sentence `spans[index]` is made of, and the
     text it is scored as.
 
-    A table row's later sentence is quoted after the row's first sentence and read with the
-    row's first cell, which names what the row is about; a sentence opening with a demonstrative
-    is quoted and read with the sentence it points back to; a field is read with its heading.
+    A table row's later sentence is quoted with the row's sentences before it (a row is one
+    record), or, when that would be more than `limit` sentences, after the row's first one only;
+    it is read with the row's first cell, which names what the row is about. A sentence opening
+    with a demonstrative is quoted and read with the sentence it points back to; a field is read
+    with its heading.
     """
     start, end = spans[index]
     own = chunk.text[start - chunk.start : end - chunk.start]
@@ -137,8 +141,10 @@ def quoted_spans(chunk: Chunk, spans: Sequence[Span], index: int) -> tuple[tuple
     if row is not None and row < start:
         head = chunk.text[row - chunk.start : start - chunk.start]
         first_cell = head.split(CELL_SEPARATOR, 1)[0].split("\n", 1)[0]
-        first = next(((s, e) for s, e in spans if row <= s and e <= start), None)
-        return ((first, spans[index]) if first else (spans[index],)), f"{first_cell} {own}"
+        row_before = [(s, e) for s, e in spans if row <= s and e <= start]
+        if len(row_before) >= limit:
+            row_before = row_before[:1]
+        return (*row_before, spans[index]), f"{first_cell} {own}"
     before = spans[index - 1] if index else None
     if before is not None and points_back(chunk, spans[index], before):
         return (before, spans[index]), chunk.text[before[0] - chunk.start : end - chunk.start]
@@ -307,7 +313,7 @@ class ExtractiveAnswerer:
         for number, chunk in enumerate(sources, start=1):
             answer_spans = chunk.answer_spans()
             for index in range(len(answer_spans)):
-                quoted, read = quoted_spans(chunk, answer_spans, index)
+                quoted, read = quoted_spans(chunk, answer_spans, index, self.max_sentences)
                 sentence = " ".join(
                     chunk.text[s - chunk.start : e - chunk.start] for s, e in quoted
                 )
