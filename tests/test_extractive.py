@@ -11,7 +11,7 @@ from bot.answering.extractive.answer_fit import (
     office_missing,
     speaker_conflict,
 )
-from bot.answering.extractive.answerer import ExtractiveAnswerer
+from bot.answering.extractive.answerer import ExtractiveAnswerer, is_field
 from bot.answering.question import parse_question
 from retrieval.documents import Chunk, ScoredChunk
 from retrieval.embeddings import NamedEmbeddings
@@ -320,3 +320,17 @@ def test_a_rows_first_sentence_does_not_point_back_into_the_row_above() -> None:
     )
     assert "This gate serves the fish market and the ferry." in [c.text for c in found]
     assert all(len(c.sentences) == 1 for c in found)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "field"),
+    [
+        ("Default: 8437", True),
+        ("Maximum number of workers: 10", True),
+        ("For example: the gate opens at six.", False),
+        ("In short: it fails.", False),
+        ("The gate of the old harbour near the fish market: closed.", False),
+    ],
+)
+def test_a_field_is_a_short_label_and_a_value_not_a_lead_in(sentence: str, field: bool) -> None:
+    assert is_field(sentence) is field

@@ -29,7 +29,7 @@ from bot.answering.markers import neutralise_markers
 from bot.answering.question import ParsedQuestion, expected_answer_type, names, term_weights
 from bot.errors import LLMError
 from retrieval.documents import CELL_SEPARATOR, Chunk, ScoredChunk
-from retrieval.text.terms import content_terms, words
+from retrieval.text.terms import STOPWORDS, content_terms, words
 
 # The best-scored sentences a part's answer may quote from. The score, the refusal thresholds and
 # the quoting share are fitted on SQuAD train articles (scorer.py, benchmarks/fit_extractive.py).
@@ -99,9 +99,12 @@ _MIN_SENTENCE_WORDS = 4
 
 
 def is_field(sentence: str) -> bool:
-    """Whether the sentence is a label and its value."""
-    match = _FIELD.match(sentence)
-    return bool(match) and len(words(sentence.split(":", 1)[0])) <= _FIELD_LABEL_WORDS
+    """Whether the sentence is a label and its value. A lead-in opening with a function word
+    ("For example: …", "In short: …") is prose, not a label."""
+    if not _FIELD.match(sentence):
+        return False
+    label = words(sentence.split(":", 1)[0])
+    return len(label) <= _FIELD_LABEL_WORDS and label[0] not in STOPWORDS
 
 
 # Words that open a sentence whose subject is in the sentence before ("This feature requires …",
