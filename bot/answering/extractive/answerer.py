@@ -39,10 +39,15 @@ RUNNERS_UP = 8
 Span = tuple[int, int]  # document offsets of one answer sentence
 
 
+def span_texts(chunk: Chunk, spans: Sequence[Span]) -> list[str]:
+    """The chunk's text at each span, verbatim."""
+    return [chunk.text[s - chunk.start : e - chunk.start] for s, e in spans]
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """A quote scored against the question: one source sentence, or a sentence with the one it
-    reaches back to (its row's first sentence, or the sentence a demonstrative points to; see
+    """A quote scored against the question: one source sentence, or a sentence with those it
+    reaches back to (its row's earlier sentences, or the sentence a demonstrative points to; see
     `quoted_spans`)."""
 
     source_number: int  # 1-based position of its chunk among the sources
@@ -67,8 +72,7 @@ class Candidate:
     @property
     def sentences(self) -> list[str]:
         """The quoted sentences, each verbatim."""
-        offset = self.chunk.start
-        return [self.chunk.text[s - offset : e - offset] for s, e in self.spans]
+        return span_texts(self.chunk, self.spans)
 
     @property
     def text(self) -> str:
@@ -317,9 +321,7 @@ class ExtractiveAnswerer:
             answer_spans = chunk.answer_spans()
             for index in range(len(answer_spans)):
                 quoted, read = quoted_spans(chunk, answer_spans, index, self.max_sentences)
-                sentence = " ".join(
-                    chunk.text[s - chunk.start : e - chunk.start] for s, e in quoted
-                )
+                sentence = " ".join(span_texts(chunk, quoted))
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
                 where = (chunk.source, sentence)
