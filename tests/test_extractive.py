@@ -334,3 +334,21 @@ def test_a_rows_first_sentence_does_not_point_back_into_the_row_above() -> None:
 )
 def test_a_field_is_a_short_label_and_a_value_not_a_lead_in(sentence: str, field: bool) -> None:
     assert is_field(sentence) is field
+
+
+def test_a_part_of_a_compound_question_quotes_a_row_within_the_parts_budget() -> None:
+    rows = [
+        "Name: flush_all() · Returns: nothing. Cost: one pass over every shard. "
+        "Use: tools that must empty every cache at once.",
+        "Name: flush_one(key) · Returns: the old value. Use: tools that clear a single entry.",
+    ]
+    bot = answerer([*rows, "The cache lives in memory.", "Entries expire after an hour."])
+    question = parse_question(
+        "What should tools use to empty every cache at once, and where does the cache live?"
+    )
+    assert len(question.parts) == 2
+    # Each part of a compound question may quote two sentences: the row's answer comes after
+    # the row's first sentence only, not with all three of the row's sentences up to it.
+    draft = bot.draft(question, hits(table(rows), chunk("The cache lives in memory.", n=1)))
+    assert "Name: flush_all() · Returns: nothing. [1] Use: tools that must empty" in draft.text
+    assert "Cost:" not in draft.text

@@ -261,7 +261,7 @@ class ExtractiveAnswerer:
         terms = question.part_terms(part)
         if not terms:
             return [], "no question terms"
-        candidates = self.candidates(part, terms, sources)
+        candidates = self.candidates(part, terms, sources, limit=budget)
         if not candidates:
             return [], "no sentence fits the question"
         scorer = self.scorer
@@ -308,9 +308,16 @@ class ExtractiveAnswerer:
         return " ".join(parts)
 
     def candidates(
-        self, question: str, terms: list[str], sources: Sequence[Chunk]
+        self,
+        question: str,
+        terms: list[str],
+        sources: Sequence[Chunk],
+        *,
+        limit: int | None = None,
     ) -> list[Candidate]:
-        """Every sentence of the sources that fits the question's answer type, best first."""
+        """Every sentence of the sources that fits the question's answer type, best first. A
+        quote holds at most `limit` sentences (the answer's sentence budget; `max_sentences` by
+        default)."""
         asked = term_weights(question)
         weights = {t: self.idf(t) * asked.get(t, 1.0) for t in terms}
         total = sum(weights.values()) or 1.0
@@ -320,7 +327,7 @@ class ExtractiveAnswerer:
         for number, chunk in enumerate(sources, start=1):
             answer_spans = chunk.answer_spans()
             for index in range(len(answer_spans)):
-                quoted, read = quoted_spans(chunk, answer_spans, index, self.max_sentences)
+                quoted, read = quoted_spans(chunk, answer_spans, index, limit or self.max_sentences)
                 sentence = " ".join(span_texts(chunk, quoted))
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
