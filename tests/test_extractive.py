@@ -352,3 +352,17 @@ def test_a_part_of_a_compound_question_quotes_a_row_within_the_parts_budget() ->
     draft = bot.draft(question, hits(table(rows), chunk("The cache lives in memory.", n=1)))
     assert "Name: flush_all() · Returns: nothing. [1] Use: tools that must empty" in draft.text
     assert "Cost:" not in draft.text
+
+
+def test_a_lead_in_is_not_added_beside_the_answer() -> None:
+    # A sentence ending in a colon introduces what follows it (a list, a code block): quoted
+    # beside the answer without it, it says nothing.
+    text = (
+        "The relay station on the hill serves the two ferry ports of the bay. "
+        "Mail comes by boat twice a week. "
+        "The relay station on the hill also serves the following ports of the bay:"
+    )
+    bot = answerer([text, "The ferry runs twice a week.", "Mail comes by boat."])
+    question = parse_question("Which ports of the bay does the relay station on the hill serve?")
+    draft = bot.draft(question, hits(chunk(text)))
+    assert draft.text == "The relay station on the hill serves the two ferry ports of the bay. [1]"

@@ -80,6 +80,12 @@ class Candidate:
         return " ".join(self.sentences)
 
     @property
+    def leads_in(self) -> bool:
+        """Whether the quote ends in a colon: it introduces what follows it (a list, a code
+        block, a quotation), which it does not hold."""
+        return self.text.rstrip().endswith(":")
+
+    @property
     def names_a_term(self) -> bool:
         """Whether the quoted text itself holds a question term, not only the heading that a
         field is read with: a field beside the answering one ("Unit: seconds") answers nothing."""
@@ -280,9 +286,11 @@ class ExtractiveAnswerer:
             # The budget counts sentences: a quote that reaches back spends one more.
             if sum(len(c.sentences) for c in chosen) + len(other.sentences) > budget:
                 continue
-            # Each quoted sentence must answer by itself, and score nearly as well as the best.
+            # Each quoted sentence must answer by itself, and score nearly as well as the best; a
+            # lead-in without what it introduces adds nothing beside the answer.
             if (
                 other is not best
+                and not other.leads_in
                 and not any(overlap(c, other) for c in chosen)
                 and self.qualifies(other)
                 and other.names_a_term
