@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,6 +58,10 @@ class Document:
             if span.start <= offset < span.end:
                 return span.page
         return self.pages[-1].page if self.pages else None
+
+
+# The longest list quoted with the lead-in that introduces it; a longer one is left to the reader.
+MAX_LIST_ITEMS = 12
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,33 @@ class Chunk:
         from retrieval.text.sentences import sentence_spans
 
         return [(self.start + s, self.start + e) for s, e in sentence_spans(self.text)]
+
+    def list_after(
+        self, spans: Sequence[tuple[int, int]], index: int
+    ) -> tuple[tuple[int, int], ...]:
+        """The list a lead-in introduces: when answer sentence `spans[index]` ends in a colon,
+        the answer sentences on the lines right after it, each a line of its own, up to a blank
+        line or other text. None when the sentence is no lead-in, when a line holds more than one
+        sentence, or when the list is longer than a quote should be (`MAX_LIST_ITEMS`)."""
+        start, end = spans[index]
+        if not self.text[start - self.start : end - self.start].rstrip().endswith(":"):
+            return ()
+        items: list[tuple[int, int]] = []
+        at = end
+        for item in spans[index + 1 :]:
+            gap = self.text[at - self.start : item[0] - self.start]
+            if gap.strip() or gap.count("\n") > 1:
+                break  # other text (code, a heading) or a blank line: the list has ended
+            if gap.count("\n") == 0:
+                return ()  # the line goes on with another sentence: not a list of lines
+            items.append(item)
+            at = item[1]
+        line_end = self.text.find("\n", at - self.start)
+        # A list that runs to the chunk's end may go on in the next chunk: a part of it would
+        # read as the whole.
+        if line_end < 0 or self.text[at - self.start : line_end].strip():
+            return ()
+        return tuple(items) if len(items) <= MAX_LIST_ITEMS else ()
 
     def page_of(self, start: int, end: int) -> int | None:
         """The PDF page holding the quote at document offsets [start, end): the page of its start.

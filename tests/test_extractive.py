@@ -366,3 +366,52 @@ def test_a_lead_in_is_not_added_beside_the_answer() -> None:
     question = parse_question("Which ports of the bay does the relay station on the hill serve?")
     draft = bot.draft(question, hits(chunk(text)))
     assert draft.text == "The relay station on the hill serves the two ferry ports of the bay. [1]"
+
+
+GATES = (
+    "The harbour of the old town has three gates:\nNorth Gate\nFish Gate\nFerry Gate\n\n"
+    "The gates of the old town open at dawn."
+)
+
+
+def test_a_lead_in_is_quoted_with_the_list_it_introduces() -> None:
+    bot = answerer([GATES, "The ferry runs twice a week.", "Mail comes by boat."])
+    sources = [chunk(GATES)]
+    draft = bot.draft(
+        parse_question("What gates does the harbour of the old town have?"), hits(*sources)
+    )
+    assert draft.text == (
+        "The harbour of the old town has three gates: North Gate · Fish Gate · Ferry Gate. [1]"
+    )
+    checked = check_citations(draft.text, sources)
+    assert (
+        checked.citations[0].quote
+        == "The harbour of the old town has three gates:\nNorth Gate\nFish Gate\nFerry Gate"
+    )
+    assert (
+        checked.citations[0].quote == GATES[checked.citations[0].start : checked.citations[0].end]
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # What follows after a blank line is a new block, not the lead-in's list.
+        "The harbour of the old town has three gates:\n\nNorth Gate\nFish Gate",
+        # The next sentence runs on in the same line: no list.
+        "The harbour of the old town has three gates: North, Fish and Ferry. They open at dawn.",
+        # The list runs to the chunk's end: it may go on in the next chunk.
+        "The harbour of the old town has three gates:\nNorth Gate\nFish Gate",
+        # Too long a list to quote: the lead-in is quoted alone.
+        "The harbour of the old town has many gates:\n"
+        + "\n".join(f"Gate number {n}" for n in range(1, 30))
+        + "\n\nThe gates open at dawn.",
+    ],
+)
+def test_a_lead_in_without_a_short_list_after_it_is_quoted_alone(text: str) -> None:
+    found = answerer([text, "Mail comes by boat."]).candidates(
+        "What gates does the harbour of the old town have?",
+        content_terms("What gates does the harbour of the old town have?"),
+        [chunk(text)],
+    )
+    assert all(len(c.sentences) == 1 for c in found)

@@ -58,14 +58,18 @@ def numbers_supported(claim: str, evidence: str) -> bool:
 
 
 def best_quote(claim: str, chunk: Chunk) -> tuple[int, int]:
-    """Document offsets of the chunk's answer sentence that best matches the claim."""
+    """Document offsets of the chunk's answer sentence that best matches the claim, or of a
+    lead-in with the list of lines it introduces (`Chunk.list_after`), quoted as one claim."""
     claim_terms = set(content_terms(claim))
     best, best_score = (chunk.start, chunk.end), -1.0
-    for start, end in chunk.answer_spans():
-        terms = set(content_terms(chunk.text[start - chunk.start : end - chunk.start]))
-        score = len(claim_terms & terms) / (1 + 0.02 * len(terms))
-        if score > best_score:
-            best, best_score = (start, end), score
+    spans = chunk.answer_spans()
+    for index, (start, end) in enumerate(spans):
+        items = chunk.list_after(spans, index)
+        for quote_end in (end, items[-1][1]) if items else (end,):
+            terms = set(content_terms(chunk.text[start - chunk.start : quote_end - chunk.start]))
+            score = len(claim_terms & terms) / (1 + 0.02 * len(terms))
+            if score > best_score:
+                best, best_score = (start, quote_end), score
     return best
 
 

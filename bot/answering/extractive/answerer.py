@@ -80,6 +80,11 @@ class Candidate:
         return " ".join(self.sentences)
 
     @property
+    def lists(self) -> bool:
+        """Whether the quote is a lead-in and the lines of its list (`quoted_spans`)."""
+        return len(self.spans) > 1 and self.chunk.list_after(self.spans, 0) == self.spans[1:]
+
+    @property
     def leads_in(self) -> bool:
         """Whether the quote ends in a colon: it introduces what follows it (a list, a code
         block, a quotation), which it does not hold."""
@@ -144,9 +149,10 @@ def quoted_spans(
 
     A table row's later sentence is quoted with the row's sentences before it (a row is one
     record), or, when that would be more than `limit` sentences, after the row's first one only;
-    it is read with the row's first cell, which names what the row is about. A sentence opening
-    with a demonstrative is quoted and read with the sentence it points back to; a field is read
-    with its heading.
+    it is read with the row's first cell, which names what the row is about. A lead-in ("… has
+    three gates:") is quoted with the short list of lines it introduces (`Chunk.list_after`). A
+    sentence opening with a demonstrative is quoted and read with the sentence it points back
+    to; a field is read with its heading.
     """
     start, end = spans[index]
     own = chunk.text[start - chunk.start : end - chunk.start]
@@ -158,6 +164,9 @@ def quoted_spans(
         if len(row_before) >= limit:
             row_before = row_before[:1]
         return (*row_before, spans[index]), f"{first_cell} {own}"
+    items = chunk.list_after(spans, index)
+    if items:
+        return (spans[index], *items), " ".join([own, *span_texts(chunk, items)])
     before = spans[index - 1] if index else None
     if before is not None and points_back(chunk, spans[index], before):
         return (before, spans[index]), chunk.text[before[0] - chunk.start : end - chunk.start]
@@ -306,10 +315,16 @@ class ExtractiveAnswerer:
     @staticmethod
     def compose(chosen: list[Candidate]) -> str:
         """The draft: verbatim sentences, each followed by its `[n]` (a quote of two sentences,
-        a row's or a demonstrative's with the one it points back to, cites each)."""
+        a row's or a demonstrative's with the one it points back to, cites each). A lead-in and
+        its list are one claim, the list's lines set apart as a row's cells are (a semicolon
+        would end the claim for the sentence splitter)."""
         parts: list[str] = []
         for c in chosen:
-            for sentence in c.sentences:
+            sentences = c.sentences
+            if c.lists:
+                lines = [s.strip().rstrip(".;,") for s in sentences[1:]]
+                sentences = [f"{sentences[0].rstrip()} {CELL_SEPARATOR.join(lines)}"]
+            for sentence in sentences:
                 body = neutralise_markers(sentence.rstrip())  # a document's "[2]" is no citation
                 end_mark = "" if body.endswith((".", "!", "?", '"', "”")) else "."
                 parts.append(f"{body}{end_mark} [{c.source_number}]")
