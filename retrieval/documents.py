@@ -150,7 +150,8 @@ class Chunk:
         """The list a lead-in introduces: when answer sentence `spans[index]` ends in a colon,
         the answer sentences on the lines right after it, each a line of its own, up to a blank
         line or other text. None when the sentence is no lead-in, when a line holds more than one
-        sentence, or when the list is longer than a quote should be (`MAX_LIST_ITEMS`)."""
+        sentence, when a table follows (its rows are quoted as rows), when the list reaches the
+        chunk's end, or when it is longer than a quote should be (`MAX_LIST_ITEMS`)."""
         start, end = spans[index]
         if not self.text[start - self.start : end - self.start].rstrip().endswith(":"):
             return ()
@@ -160,8 +161,8 @@ class Chunk:
             gap = self.text[at - self.start : item[0] - self.start]
             if gap.strip() or gap.count("\n") > 1:
                 break  # other text (code, a heading) or a blank line: the list has ended
-            if gap.count("\n") == 0:
-                return ()  # the line goes on with another sentence: not a list of lines
+            if gap.count("\n") == 0 or self.row_start(item[0]) is not None:
+                return ()  # the line goes on, or a table follows: not a list of lines
             items.append(item)
             at = item[1]
         line_end = self.text.find("\n", at - self.start)

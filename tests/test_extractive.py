@@ -415,3 +415,20 @@ def test_a_lead_in_without_a_short_list_after_it_is_quoted_alone(text: str) -> N
         [chunk(text)],
     )
     assert all(len(c.sentences) == 1 for c in found)
+
+
+def test_a_lead_in_before_a_table_is_not_quoted_with_its_rows() -> None:
+    rows = ["The harbour of the old town has three gates:", "Gate: North · Opens: at six"]
+    rows += ["Gate: Fish · Opens: at seven", "Gate: Ferry · Opens: at eight"]
+    text = "\n".join(rows) + "\n"
+    spans, at = [], 0
+    for row in rows:
+        spans.append((at, at + len(row)))
+        at += len(row) + 1
+    table_chunk = Chunk("c0", "gates.html", "Gates", 0, 0, len(text), text, rows=tuple(spans[1:]))
+    question = "What gates does the harbour of the old town have?"
+    found = answerer([text, "Mail comes by boat."]).candidates(
+        question, content_terms(question), [table_chunk]
+    )
+    lead_in = [c for c in found if c.sentences[0] == rows[0]]
+    assert lead_in and all(len(c.sentences) == 1 for c in lead_in)
