@@ -289,3 +289,19 @@ def test_answer_sentences_pages_and_section_survive_the_store_metadata() -> None
     assert chunk.page_of(second, second + 10) == 2 and chunk.page_of(7, 20) == 1
     rebuilt = Chunk.from_metadata(chunk.chunk_id, chunk.text, dict(chunk.metadata()))
     assert rebuilt == chunk
+
+
+def test_a_sentence_is_not_cut_before_a_bracket_or_an_ellipsis_inside_it() -> None:
+    # syntok ends a sentence before some brackets; a piece that ends with no stop is part of
+    # the sentence after it on the same line.
+    text = (
+        "The check covers every well known name (os, doc, test, …) and the values of each. "
+        "Most (if not all) small missions at the centre use it (e.g. by showing a console). "
+        "It rained!"
+    )
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert sentences == [
+        "The check covers every well known name (os, doc, test, …) and the values of each.",
+        "Most (if not all) small missions at the centre use it (e.g. by showing a console).",
+        "It rained!",
+    ]

@@ -72,7 +72,25 @@ def _syntok_spans(line: str) -> tuple[tuple[int, int], ...]:
                 spans.extend(
                     _split_after_brackets(line, first.offset, last.offset + len(last.value))
                 )
-    return tuple(spans)
+    return tuple(_join_unfinished(line, spans))
+
+
+# How a finished sentence ends: a stop, an ellipsis, a colon or semicolon, then any closing
+# quotes or brackets.
+_FINISHED = re.compile(r"[.!?…:;][\"'”’)\]]*$")
+
+
+def _join_unfinished(line: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The line's sentences, a piece that ends with no stop joined to the one after it: syntok
+    cuts some sentences before a bracket ("… every name" | "(os, doc, …) and …"), and a line
+    break, not a sentence end, is what ends a line's last words."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if out and not _FINISHED.search(line[out[-1][0] : out[-1][1]]):
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
 
 
 def _split_after_brackets(text: str, start: int, end: int) -> list[tuple[int, int]]:
