@@ -534,7 +534,14 @@ def main() -> None:
         return
     print(f"\nbest on validation (sum {best[0]:.3f} against {total(held):.3f}): {best[1]}")
     if args.write:
-        PACKAGED.write_text(json.dumps(best[1].to_json(), indent=1) + "\n", encoding="utf-8")
+        # The answering floor is fitted by fit_answerability.py --write: keep the packaged one.
+        shipped = SentenceScorer.from_json(json.loads(PACKAGED.read_text(encoding="utf-8")))
+        chosen = dataclasses.replace(
+            best[1],
+            answer_coverage=shipped.answer_coverage,
+            answer_similarity=shipped.answer_similarity,
+        )
+        PACKAGED.write_text(json.dumps(chosen.to_json(), indent=1) + "\n", encoding="utf-8")
         print(f"wrote {PACKAGED}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bot.answering.citations import check_citations
@@ -432,3 +434,29 @@ def test_a_lead_in_before_a_table_is_not_quoted_with_its_rows() -> None:
     )
     lead_in = [c for c in found if c.sentences[0] == rows[0]]
     assert lead_in and all(len(c.sentences) == 1 for c in lead_in)
+
+
+def test_a_sentence_that_qualifies_only_by_a_little_similarity_is_no_answer() -> None:
+    """A sentence on the question's topic without the detail asked for (a SQuAD answer deletion)
+    is about as similar to the question as the least similar answers: the answering floor fitted
+    on such deletions (benchmarks/fit_answerability.py) refuses it, where reaching the qualifying
+    similarity alone answered."""
+    sentence = "The harbour board met on Tuesday to discuss the budget for the new pier."
+    question = parse_question("Why did the ferry service to the island stop?")
+
+    def answered_at(similarity: float) -> str:
+        def embed(texts: list[str]) -> list[list[float]]:
+            return [[similarity, math.sqrt(1 - similarity**2)] for _ in texts]
+
+        bot = ExtractiveAnswerer(
+            embed=embed,
+            embed_query=lambda text: [1.0, 0.0],
+            document_frequency=lambda t: 1,
+            documents=10,
+        )
+        found = bot.candidates(question.text, question.part_terms(question.text), [chunk(sentence)])
+        assert found and found[0].coverage < bot.scorer.min_coverage  # qualifies by similarity
+        return bot.draft(question, hits(chunk(sentence))).text
+
+    assert answered_at(0.53) == ""  # qualifies (>= 0.525), under the floor
+    assert sentence in answered_at(0.56)

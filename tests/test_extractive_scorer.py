@@ -87,3 +87,14 @@ def test_the_answerer_uses_the_scorers_thresholds() -> None:
     never = dataclasses.replace(load_sentence_scorer(), min_coverage=1.01, min_similarity=1.01)
     refused = answerer(texts, never).draft(question, hits)
     assert refused.text == "" and "covers 1.00" in refused.notes[0]
+
+
+def test_a_weights_file_without_an_answering_floor_answers_at_the_qualifying_thresholds() -> None:
+    data = load_sentence_scorer().to_json()
+    del data["answer_coverage"], data["answer_similarity"]
+    scorer = SentenceScorer.from_json(data)
+    assert (scorer.answer_coverage, scorer.answer_similarity) == (
+        scorer.min_coverage,
+        scorer.min_similarity,
+    )
+    assert scorer.answers(0.0, scorer.min_similarity) and not scorer.answers(0.0, 0.0)

@@ -285,7 +285,9 @@ class ExtractiveAnswerer:
         unknown = self.unknown_names(part)
         if unknown and best.similarity < scorer.unknown_similarity:
             return [], f"the documents never mention {unknown}"
-        if not self.qualifies(best):
+        # The chosen sentence must also reach the floor fitted on answer deletions: the topic
+        # is covered but the detail asked for may be missing (scorer.py).
+        if not scorer.answers(best.coverage, best.similarity):
             return [], (
                 f"best sentence covers {best.coverage:.2f} of the question, "
                 f"similarity {best.similarity:.2f}"

@@ -48,7 +48,10 @@ class SentenceScorer:
     question part is answered when one of its `best_of` best-scored sentences reaches
     `min_coverage` or `min_similarity` (and, when the question names a word no document holds,
     `unknown_similarity`). A runner-up that qualifies too is quoted when its score reaches
-    `second_share` of the best one's.
+    `second_share` of the best one's. The sentence chosen then answers only when it also reaches
+    `answer_coverage` or `answer_similarity`: a floor fitted on answer deletions, SQuAD train
+    questions whose answer sentences are taken away (benchmarks/fit_answerability.py writes it;
+    absent from a weights file, it is the qualifying thresholds themselves).
     """
 
     coverage_weight: float
@@ -59,6 +62,8 @@ class SentenceScorer:
     unknown_similarity: float
     second_share: float
     best_of: int
+    answer_coverage: float = 0.0
+    answer_similarity: float = 0.0
 
     def coverages(self, features: np.ndarray) -> np.ndarray:
         """Each sentence's coverage: its own terms' share, plus part of those found around it."""
@@ -76,6 +81,12 @@ class SentenceScorer:
     def qualifies(self, coverage: float, similarity: float) -> bool:
         """Whether a sentence covers enough of the question, or is similar enough, to answer."""
         return coverage >= self.min_coverage or similarity >= self.min_similarity
+
+    def answers(self, coverage: float, similarity: float) -> bool:
+        """Whether the chosen sentence qualifies and also reaches the answering floor."""
+        return self.qualifies(coverage, similarity) and (
+            coverage >= self.answer_coverage or similarity >= self.answer_similarity
+        )
 
     def to_json(self) -> dict[str, object]:
         """The weights file's content."""
@@ -98,6 +109,8 @@ class SentenceScorer:
             unknown_similarity=float(data["unknown_similarity"]),
             second_share=float(data["second_share"]),
             best_of=int(data["best_of"]),
+            answer_coverage=float(data.get("answer_coverage", data["min_coverage"])),
+            answer_similarity=float(data.get("answer_similarity", data["min_similarity"])),
         )
 
 
