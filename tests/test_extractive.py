@@ -460,3 +460,13 @@ def test_a_sentence_that_qualifies_only_by_a_little_similarity_is_no_answer() ->
 
     assert answered_at(0.53) == ""  # qualifies (>= 0.525), under the floor
     assert sentence in answered_at(0.56)
+
+
+def test_a_count_under_a_heading_that_names_the_counted_thing_answers() -> None:
+    question = "How many worker threads are used for large builds?"
+    sentence = "For large builds the default is 256, which keeps every core busy."
+    assert not adds_answer(question, sentence, "number")  # the sentence names no threads
+    assert adds_answer(question, sentence, "number", heading="Worker threads")
+    # A sentence that names another thing beside its number does not count the asked one.
+    other = "For large builds 256 files are cached."
+    assert not adds_answer(question, other, "number", heading="Worker threads")

@@ -80,14 +80,34 @@ def counts(sentence: str, thing: str) -> bool:
     return False
 
 
-def adds_answer(question: str, sentence: str, answer_type: str | None) -> bool:
-    """Whether the sentence holds a value of the expected type that the question does not."""
+def mentions(text: str, thing: str) -> bool:
+    """Whether the text holds the (stemmed) thing."""
+    return matches(thing, set(content_terms(text)))
+
+
+def bare_number(sentence: str) -> bool:
+    """Whether the sentence holds a number that counts no word after it ("the default is 256,")."""
+    tokens_ = words(sentence)
+    stems = _stems(tokens_)
+    return any(
+        _NUMBER.fullmatch(t) and (i + 1 == len(tokens_) or stems[i + 1] is None)
+        for i, t in enumerate(tokens_)
+    )
+
+
+def adds_answer(question: str, sentence: str, answer_type: str | None, heading: str = "") -> bool:
+    """Whether the sentence holds a value of the expected type that the question does not.
+
+    A "how many X" question needs a number shortly before X, or, under a heading that names X,
+    a bare number in a sentence that names no X ("Worker threads" … "the default is 256")."""
     if answer_type is None:
         return True
     if not typed_values(sentence, answer_type) - typed_values(question, answer_type):
         return False
     thing = counted_thing(question) if answer_type == "number" else None
-    return thing is None or counts(sentence, thing)
+    if thing is None or counts(sentence, thing):
+        return True
+    return mentions(heading, thing) and not mentions(sentence, thing) and bare_number(sentence)
 
 
 # "What did the minister say …", "According to the report, …"

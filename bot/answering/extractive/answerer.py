@@ -357,7 +357,8 @@ class ExtractiveAnswerer:
                 # Overlapping chunks, or a caption repeated, hold the same sentence: it is a
                 # candidate once.
                 where = (chunk.source, sentence)
-                if where in seen or not self.fits(question, sentence, answer_type):
+                heading = chunk.section_at(quoted[0][0])
+                if where in seen or not self.fits(question, sentence, answer_type, heading):
                     continue
                 seen.add(where)
                 spans.append((number, chunk, quoted, index, read))
@@ -416,12 +417,13 @@ class ExtractiveAnswerer:
         return out
 
     @staticmethod
-    def fits(question: str, sentence: str, answer_type: str | None) -> bool:
+    def fits(question: str, sentence: str, answer_type: str | None, heading: str = "") -> bool:
         """Whether the sentence could answer the question: a value of the asked type, the
-        asked-about speaker or office, and more than a fragment (a field is not one)."""
+        asked-about speaker or office, and more than a fragment (a field is not one). `heading`
+        is the one the sentence sits under."""
         return (
             (len(words(sentence)) >= _MIN_SENTENCE_WORDS or is_field(sentence))
-            and adds_answer(question, sentence, answer_type)
+            and adds_answer(question, sentence, answer_type, heading)
             and not speaker_conflict(question, sentence)
             and not office_conflict(question, sentence)
             and not (answer_type == "name" and office_missing(question, sentence))
