@@ -7,23 +7,22 @@ NODE_STAMP := tests/node_modules/.installed-from-lock
 SEED_QUESTIONS := tests/data/seed_questions.jsonl
 
 # Quality gate on the seed question set with the offline backend (deterministic, no LLM judge).
-# These floors sit just under what the extractive backend measures now (0.786 / 1.000 / 0.591 /
-# 0.107, 2026-12-02): one answer fewer (43/56), one refusal fewer (12/22) or one more answerable
-# question refused (7/56) fails. Its thresholds are checked on SQuAD train and validation
-# articles, not on these questions, which is why abstention recall is lower than the seed-fitted
-# rules' 0.864 (README). Since the answering floor fitted on SQuAD answer deletions (2026-12-03,
-# benchmarks/README.md) the seed measures 0.786 / 1.000 / 0.773 / 0.107; the floors are unchanged.
+# These floors sit just under what the extractive backend measures now (0.786 / 1.000 / 0.773 /
+# 0.107, 2026-12-03, with the answering floor fitted on SQuAD answer deletions): one answer fewer
+# (43/56), one refusal fewer (16/22) or one more answerable question refused (7/56) fails. Its
+# thresholds are fitted on SQuAD train and chosen on validation articles, not on these questions
+# (README, benchmarks/README.md).
 EVAL_GATE := --fail-under answer_accuracy=0.78 --fail-under right_source_rate=0.95 \
-	--fail-under abstention_recall=0.58 --fail-under false_abstention_rate=0.11 \
+	--fail-under abstention_recall=0.75 --fail-under false_abstention_rate=0.11 \
 	--fail-under citation_validity=1.0 --fail-under hit@4=0.95
 
 # The same gate on SQuAD 2.0 validation articles (benchmarks/data/squad-v2-validation.json, never
 # used for fitting): 150 questions spread over the file, answerable and not, as an open corpus.
-# Measured 2026-12-03 (75 answerable, 75 not): accuracy 0.813, abstention recall 0.160, false
-# abstention 0.120; later that day, with sentence pieces joined, 0.827 / 0.160 / 0.107. A venv installed afresh once moved this sample by one refusal (0.147 -> 0.133
-# on 2026-12-02, same code, package versions within pyproject's ranges), so the floors give that
-# one question: they fail on two answers fewer, two refusals fewer, or one more answerable
-# question refused. With the answering floor (2026-12-03): 0.813 / 0.173 / 0.120.
+# Measured 2026-12-03 (75 answerable, 75 not), at the day's end: accuracy 0.813, abstention recall
+# 0.173, false abstention 0.120. A venv installed afresh once moved this sample by one refusal
+# (0.147 -> 0.133 on 2026-12-02, same code, package versions within pyproject's ranges), so the
+# floors give that one question: they fail on two answers fewer, two refusals fewer, or one more
+# answerable question refused.
 SQUAD_GATE := --sample 150 --skip-retrieval --out .citebot/eval-squad \
 	--fail-under answer_accuracy=0.80 --fail-under abstention_recall=0.14 \
 	--fail-under false_abstention_rate=0.13

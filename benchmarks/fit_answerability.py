@@ -422,39 +422,8 @@ def report() -> None:
     ]
     if "train" in sets:
         for name, features in (
-            (
-                "logistic, question-level features",
-                [
-                    "coverage",
-                    "similarity",
-                    "score",
-                    "top_miss_sentence",
-                    "miss_sentence",
-                    "top_miss_context",
-                    "miss_context",
-                    "top_miss_all",
-                    "score_gap",
-                    "sim_gap",
-                    "typed",
-                    "log_terms",
-                    "bigram",
-                    "candidates",
-                    "qualifying",
-                    "by_similarity_only",
-                ],
-            ),
-            (
-                "logistic, coverage, similarity, hard missing shares",
-                [
-                    "coverage",
-                    "similarity",
-                    "hard_near",
-                    "hard_chunk",
-                    "tophard_near",
-                    "tophard_chunk",
-                    "by_similarity_only",
-                ],
-            ),
+            ("logistic, question-level features", QUESTION_LEVEL),
+            ("logistic, coverage, similarity, hard missing shares", HARD_MISSING),
         ):
             probability = logistic(sets["train"], features)
             families.append(
