@@ -387,6 +387,8 @@ def report() -> None:
         for n in SETS
         if (SAVED / f"{n}.json").exists()
     }
+    if "validation" not in sets:
+        raise SystemExit(f"nothing to choose on: run --collect validation first ({SAVED})")
     grid = [round(0.30 + 0.02 * i, 2) for i in range(20)][::-1]
     families: list[tuple[str, Callable[[float], Rule], list[float]]] = [
         (
@@ -607,6 +609,9 @@ def write_floor() -> None:
 def report_deletion() -> None:
     """The answer-deletion variants: fitted on train, each setting chosen on validation by real
     abstention recall ("real") or by answer deletions refused ("del"), both within the bound."""
+    missing = [n for n in SETS if not (SAVED / f"{n}.json").exists()]
+    if missing:
+        raise SystemExit(f"collect {', '.join(missing)} first (see --help); looked in {SAVED}")
     sets = {n: json.loads((SAVED / f"{n}.json").read_text()) for n in SETS}
     train, validation = sets["train"], sets["validation"]
     p_grid = [round(0.05 + 0.01 * i, 2) for i in range(90)]
