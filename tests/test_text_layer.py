@@ -152,6 +152,25 @@ def test_a_list_item_s_hanging_lines_stay_in_the_item(tmp_path: Path) -> None:
     assert not [t for k, t in kinds(document) if k == "heading"]
 
 
+def test_a_paragraph_s_hanging_indented_lines_stay_in_the_paragraph(tmp_path: Path) -> None:
+    text = (
+        "The station sends a report on the hour, every hour of the day.\n\n"
+        "<count> = the number of parcels taken in this hour.  Note that this is\n"
+        "\t  the number of parcels, and not the number of sacks they came in.\n"
+        "\t  It should match the number of receipts.\n\n"
+        "An example of a report:\n"
+        "      count=12 sacks=3\n"
+    )
+    document = load(tmp_path, "report.txt", text)
+    assert answers(document)[:3] == [
+        "The station sends a report on the hour, every hour of the day.",
+        "<count> = the number of parcels taken in this hour.",
+        "Note that this is the number of parcels, and not the number of sacks they came in.",
+    ]
+    # After a line that ends a sentence, an indented line is an example, not a hanging line.
+    assert ("code", "count=12 sacks=3") in kinds(document)
+
+
 def test_a_line_ending_on_a_word_like_to_goes_on_into_the_next(tmp_path: Path) -> None:
     text = (
         "The library lends books for three weeks and asks for no fee from its readers.\n"

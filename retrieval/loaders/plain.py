@@ -138,9 +138,11 @@ def _flush(
     current: list[tuple[str, int]] = []
     kind = "paragraph"
     item_indent = 0  # where the current list item's bullet stands
+    hanging = False  # the paragraph's lines after its first are indented (a hanging indent)
 
     def emit() -> None:
-        nonlocal current
+        nonlocal current, hanging
+        hanging = False
         if not current:
             return
         if kind == "code":
@@ -168,6 +170,18 @@ def _flush(
             current = [(line, page)]
             emit()
             kind = "paragraph"
+            continue
+        if (
+            kind == "paragraph"
+            and current
+            and indent >= base + _INDENT_STEP
+            and not is_code_line(line)
+            and (hanging or not _ends_sentence(current[-1][0]))
+        ):
+            # An indented line right under a paragraph cut mid-sentence goes on with it
+            # ("<count> = the number … Note that this is" / "<tab>the number of …").
+            hanging = True
+            current.append((line, page))
             continue
         if is_code_line(line) or (indent >= base + _INDENT_STEP and kind != "list_item"):
             if kind != "code":
