@@ -470,3 +470,38 @@ def test_a_count_under_a_heading_that_names_the_counted_thing_answers() -> None:
     # A sentence that names another thing beside its number does not count the asked one.
     other = "For large builds 256 files are cached."
     assert not adds_answer(question, other, "number", heading="Worker threads")
+
+
+def test_a_lead_in_at_a_chunks_end_gives_way_to_the_chunk_that_holds_its_list() -> None:
+    # Overlapping chunks: the first ends on the lead-in, the second holds it with its list.
+    lead_in = "The harbour of the old town has three gates:"
+    first_text = "Mail comes by boat twice a week.\n\n" + lead_in
+    second_text = GATES
+    first = chunk(first_text, 0)
+    second = chunk(second_text, 1, start=len(first_text) - len(lead_in))
+    question = "What gates does the harbour of the old town have?"
+    found = answerer([first_text, second_text, "The ferry runs twice a week."]).candidates(
+        question, content_terms(question), [first, second]
+    )
+    quoting = [c for c in found if c.sentences[0] == lead_in]
+    assert [len(c.sentences) for c in quoting] == [4]
+
+
+def test_a_lead_in_with_its_list_is_read_as_the_lead_in() -> None:
+    # The list's lines are values; the lead-in says what they are, and is what the question asks
+    # about: a long list read into the embedding would pull the quote away from the question.
+    model = CountingEmbeddings()
+    bot = ExtractiveAnswerer(
+        embed=model.embed_documents,
+        embed_query=model.embed_query,
+        document_frequency=lambda t: 1,
+        documents=10,
+    )
+    question = "What gates does the harbour of the old town have?"
+    found = bot.candidates(question, content_terms(question), [chunk(GATES)])
+    listed = next(c for c in found if len(c.sentences) == 4)
+    assert "The harbour of the old town has three gates:" in model.embedded
+    assert not [t for t in model.embedded if "North Gate" in t and "harbour" in t]
+    assert listed.similarity == pytest.approx(
+        bot._similarities(question, [(listed.chunk, 0, 44, listed.sentences[0])])[0]
+    )

@@ -82,7 +82,7 @@ class Candidate:
     @property
     def lists(self) -> bool:
         """Whether the quote is a lead-in and the lines of its list (`quoted_spans`)."""
-        return len(self.spans) > 1 and self.chunk.list_after(self.spans, 0) == self.spans[1:]
+        return is_listing(self.chunk, self.spans)
 
     @property
     def leads_in(self) -> bool:
@@ -150,9 +150,10 @@ def quoted_spans(
     A table row's later sentence is quoted with the row's sentences before it (a row is one
     record), or, when that would be more than `limit` sentences, after the row's first one only;
     it is read with the row's first cell, which names what the row is about. A lead-in ("… has
-    three gates:") is quoted with the short list of lines it introduces (`Chunk.list_after`). A
-    sentence opening with a demonstrative is quoted and read with the sentence it points back
-    to; a field is read with its heading.
+    three gates:") is quoted with the short list of lines it introduces (`Chunk.list_after`) and
+    read as the lead-in alone, which says what the list is. A sentence opening with a
+    demonstrative is quoted and read with the sentence it points back to; a field is read with
+    its heading.
     """
     start, end = spans[index]
     own = chunk.text[start - chunk.start : end - chunk.start]
@@ -166,11 +167,17 @@ def quoted_spans(
         return (*row_before, spans[index]), f"{first_cell} {own}"
     items = chunk.list_after(spans, index)
     if items:
-        return (spans[index], *items), " ".join([own, *span_texts(chunk, items)])
+        # Read as the lead-in, which says what the list is: its lines are the values.
+        return (spans[index], *items), own
     before = spans[index - 1] if index else None
     if before is not None and points_back(chunk, spans[index], before):
         return (before, spans[index]), chunk.text[before[0] - chunk.start : end - chunk.start]
     return (spans[index],), read_as(chunk, start, end)
+
+
+def is_listing(chunk: Chunk, spans: Sequence[Span]) -> bool:
+    """Whether the quoted spans are a lead-in and the lines of its list."""
+    return len(spans) > 1 and chunk.list_after(spans, 0) == tuple(spans[1:])
 
 
 def overlap(a: Candidate, b: Candidate) -> bool:
@@ -362,6 +369,10 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(where)
                 spans.append((number, chunk, quoted, index, read))
+        # A lead-in that ends its chunk is quoted without its list; an overlapping chunk that
+        # holds both quotes the lead-in with it, and that quote is the candidate.
+        listed = {(s[1].source, s[2][0]) for s in spans if is_listing(s[1], s[2])}
+        spans = [s for s in spans if len(s[2]) > 1 or (s[1].source, s[2][0]) not in listed]
         if not spans:
             return []
         similarities = self._similarities(
