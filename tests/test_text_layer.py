@@ -171,6 +171,25 @@ def test_a_paragraph_s_hanging_indented_lines_stay_in_the_paragraph(tmp_path: Pa
     assert ("code", "count=12 sacks=3") in kinds(document)
 
 
+def test_rst_overlined_titles_and_explicit_markup(tmp_path: Path) -> None:
+    text = (
+        "=====\nGizmo\n=====\n\n"
+        ".. image:: https://example.org/badge.svg\n"
+        "    :alt: build status\n\n"
+        "-------------------------\nCounting parcels by hour\n-------------------------\n\n"
+        "Gizmo counts the parcels of the small town office every hour.\n\n"
+        ".. _parcels: https://example.org/parcels\n"
+    )
+    document = load(tmp_path, "gizmo.rst", text)
+    assert document.title == "Gizmo"
+    assert [t for k, t in kinds(document) if k == "heading"] == [
+        "Gizmo",
+        "Counting parcels by hour",
+    ]
+    # Directives, their options and link targets are markup: searchable, never an answer.
+    assert answers(document) == ["Gizmo counts the parcels of the small town office every hour."]
+
+
 def test_a_line_ending_on_a_word_like_to_goes_on_into_the_next(tmp_path: Path) -> None:
     text = (
         "The library lends books for three weeks and asks for no fee from its readers.\n"

@@ -25,6 +25,9 @@ _CENTRED = 4
 _STOPS = (".", "!", "?", ":", ";", ",")
 _UNDERLINE = re.compile(r"^\s*([=\-~^*#])\1{2,}\s*$")
 _INDENT_STEP = 4
+# reStructuredText's explicit markup (".. image:: …", ".. _target: …", ".. note::", comments):
+# searchable, never prose; its indented options and body follow it as its block.
+_EXPLICIT_MARKUP = re.compile(r"^\s*\.\.(?:\s|$)")
 # Files whose lines run longer than this are not hard-wrapped: each line is its own paragraph.
 _MAX_WRAP = 132
 # Nor are files of only short lines (a list of names, a poem): too narrow to have been wrapped.
@@ -79,16 +82,21 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
                 runs.append((False, paragraph))
             paragraph = []
             continue
-        if _UNDERLINE.match(line) and paragraph:
-            runs.append((True, paragraph))
-            paragraph = []
+        if _UNDERLINE.match(line):
+            if paragraph:
+                runs.append((True, paragraph))
+                paragraph = []
+            # else an overline: the title under it is underlined by the same rule
             continue
         paragraph.append((line, page_number))
     if paragraph:
         runs.append((False, paragraph))
     for n, (underlined, run) in enumerate(runs):
         if underlined:
-            builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
+            heading = " ".join(text for text, _ in run)
+            if n == 0 and not builder.title:
+                builder.title = " ".join(heading.split())  # the file opens with it: its title
+            builder.heading(heading, page_marks=[(0, run[0][1])])
             continue
         around = [runs[m][1][0][0] for m in (n - 1, n + 1) if 0 <= m < len(runs)]
         if _numbered_heading([text for text, _ in run], around):
@@ -183,7 +191,11 @@ def _flush(
             hanging = True
             current.append((line, page))
             continue
-        if is_code_line(line) or (indent >= base + _INDENT_STEP and kind != "list_item"):
+        if (
+            is_code_line(line)
+            or _EXPLICIT_MARKUP.match(line)
+            or (indent >= base + _INDENT_STEP and kind != "list_item")
+        ):
             if kind != "code":
                 emit()
                 kind = "code"
