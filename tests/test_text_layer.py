@@ -178,6 +178,9 @@ def test_rst_overlined_titles_and_explicit_markup(tmp_path: Path) -> None:
         "    :alt: build status\n\n"
         "-------------------------\nCounting parcels by hour\n-------------------------\n\n"
         "Gizmo counts the parcels of the small town office every hour.\n\n"
+        "Basic example::\n\n"
+        "   import gizmo\n\n"
+        "   gizmo.count(every='hour')\n\n"
         ".. _parcels: https://example.org/parcels\n"
     )
     document = load(tmp_path, "gizmo.rst", text)
@@ -186,8 +189,13 @@ def test_rst_overlined_titles_and_explicit_markup(tmp_path: Path) -> None:
         "Gizmo",
         "Counting parcels by hour",
     ]
-    # Directives, their options and link targets are markup: searchable, never an answer.
-    assert answers(document) == ["Gizmo counts the parcels of the small town office every hour."]
+    # Directives, their options, link targets and the literal block after "::", however deeply
+    # it is indented, are markup and code: searchable, never an answer.
+    assert answers(document) == [
+        "Gizmo counts the parcels of the small town office every hour.",
+        "Basic example::",
+    ]
+    assert ("code", "gizmo.count(every='hour')") in kinds(document)
 
 
 def test_a_line_ending_on_a_word_like_to_goes_on_into_the_next(tmp_path: Path) -> None:

@@ -91,7 +91,13 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
         paragraph.append((line, page_number))
     if paragraph:
         runs.append((False, paragraph))
+    literal = False  # the run before ended with "::": indented runs after it are a listing
     for n, (underlined, run) in enumerate(runs):
+        if literal and not underlined and all(_indent(line) > base for line, _ in run):
+            text, marks = _code_lines(run)
+            builder.add("code", text, page_marks=marks)
+            continue
+        literal = not underlined and run[-1][0].rstrip().endswith("::")
         if underlined:
             heading = " ".join(text for text, _ in run)
             if n == 0 and not builder.title:
