@@ -379,6 +379,18 @@ def test_markdown_note_marks_go_and_html_blocks_keep_their_structure(tmp_path: P
     assert block.section == "When does the ferry leave?"
 
 
+def test_a_markdown_page_that_opens_with_an_html_header_takes_its_heading_as_title(
+    tmp_path: Path,
+) -> None:
+    text = (
+        '<div align="center">\n\n<h1>Gizmo</h1>\n\n<i>Counts parcels, fast.</i>\n\n</div>\n\n'
+        "Gizmo counts the parcels of the small town office every hour.\n\n"
+        "## Installation\n\nInstall it with the package manager of your system.\n"
+    )
+    document = load(tmp_path, "gizmo.md", text)
+    assert document.title == "Gizmo"
+
+
 # --- HTML ----------------------------------------------------------------------------------
 
 

@@ -98,7 +98,14 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         elif kind in ("fence", "code_block"):
             builder.add("code", token.content)
         elif kind == "html_block":
+            added = len(builder.blocks)
             read_html_fragment(token.content, builder)
+            if not first_heading:  # a page that opens with an HTML header (`<h1>` in a `<div>`)
+                text = builder.text
+                first_heading = next(
+                    (text[b.start : b.end] for b in builder.blocks[added:] if b.kind == "heading"),
+                    "",
+                )
         i += 1
     if not builder.title:
         builder.title = first_heading
