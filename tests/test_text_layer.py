@@ -414,6 +414,24 @@ def test_html_inline_tags_flow_and_boilerplate_is_dropped(tmp_path: Path) -> Non
     assert ("code", "GET /tickets") in kinds(document)
 
 
+def test_html_manual_navigation_panels_are_dropped(tmp_path: Path) -> None:
+    # Texinfo and DocBook manuals put "Next / Previous / Up" panels in classed divs, not <nav>.
+    page = (
+        "<html><head><title>Gizmo manual</title></head><body><div class='chapter'>"
+        "<div class='header'><p>Next: <a rel='next' href='b.html'>Limits</a>, "
+        "Up: <a rel='up' href='i.html'>Gizmo</a> [<a href='x.html'>Index</a>]</p></div>"
+        "<div class='navheader'><table><tr><td><a href='a.html'>Prev</a></td>"
+        "<td>Chapter 3. Memory</td><td><a href='c.html'>Next</a></td></tr></table></div>"
+        "<h2>Memory</h2><p>Gizmo frees every parcel it counts.</p>"
+        "<div class='nav-panel'><p>Previous: <a rel='prev' href='a.html'>Setup</a></p></div>"
+        "</div></body></html>"
+    )
+    document = load(tmp_path, "memory.html", page)
+    assert answers(document) == ["Gizmo frees every parcel it counts."]
+    for gone in ("Next:", "Prev", "Previous:", "Index"):
+        assert gone not in document.text
+
+
 def test_html_page_wrapped_in_a_form_keeps_its_text_and_drops_the_controls(
     tmp_path: Path,
 ) -> None:

@@ -13,6 +13,12 @@ _DROPPED = {
     "button", "select", "textarea", "iframe", "canvas", "map", "object", "dialog", "menu",
 }  # fmt: skip
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+# Classes of page-level navigation and headers on a block (a div, a list; a table's header row
+# is no navigation): "navheader", "navfooter" (DocBook), "nav-panel", "header" (Texinfo),
+# "navbar", "navigation", "breadcrumb".
+_NAVIGATION_CLASS = re.compile(
+    r"^(?:nav(?:bar|header|footer|-panel|igation)?|breadcrumbs?|header)$"
+)
 # Elements that only a page's content holds, never a form to fill in.
 _PROSE_TAGS = ["p", "article", "main", "table", "blockquote", *sorted(_HEADINGS)]
 _BLOCKS = {
@@ -51,9 +57,13 @@ def read_html(markup: str, builder: DocumentBuilder) -> None:
     _drop_boilerplate(soup)
     for tag in soup.select("[hidden], [aria-hidden=true], [role=navigation]"):
         tag.decompose()
-    # A page header outside the main content is site furniture (logo, menus, search).
+    # A page header outside the main content is site furniture (logo, menus, search); so are a
+    # manual's navigation panels, which Texinfo and DocBook put in classed divs, not <nav>.
     for tag in soup.find_all("header"):
         if not tag.find_parent(["main", "article"]):
+            tag.decompose()
+    for tag in soup.find_all(["div", "section", "ul", "ol", "p"], class_=_NAVIGATION_CLASS):
+        if not tag.decomposed and not tag.find_parent(["main", "article"]):
             tag.decompose()
     root: Any = soup.find("main") or soup.find("article") or soup.body or soup
     if not title:
