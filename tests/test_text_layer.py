@@ -432,6 +432,27 @@ def test_html_manual_navigation_panels_are_dropped(tmp_path: Path) -> None:
         assert gone not in document.text
 
 
+def test_html_definition_terms_head_their_descriptions(tmp_path: Path) -> None:
+    # A glossary or an option list names its subject only in the term: the description is read
+    # under it, as a paragraph under its heading, and the text after the list is not.
+    page = (
+        "<html><body><h2>Groups</h2><dl>"
+        "<dt>staff</dt><dd><p>Allows users to add local changes without root.</p></dd>"
+        "<dt><code>--quiet</code></dt><dd>Prints nothing but errors.</dd>"
+        "</dl><p>Other groups are made by the packages that need them.</p></body></html>"
+    )
+    document = load(tmp_path, "groups.html", page)
+    sections = {document.text[b.start : b.end]: b.section for b in document.blocks}
+    assert sections["Allows users to add local changes without root."] == "Groups · staff"
+    assert sections["Prints nothing but errors."] == "Groups · --quiet"
+    assert sections["Other groups are made by the packages that need them."] == "Groups"
+    assert answers(document) == [
+        "Allows users to add local changes without root.",
+        "Prints nothing but errors.",
+        "Other groups are made by the packages that need them.",
+    ]
+
+
 def test_html_page_wrapped_in_a_form_keeps_its_text_and_drops_the_controls(
     tmp_path: Path,
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from retrieval.documents import CELL_SEPARATOR
 from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
 
 _DROPPED = {
@@ -94,6 +95,7 @@ class _Walker:
         self.builder = builder
         self.inline: list[str] = []
         self.item_depth = 0
+        self.lists_under: list[str] = []  # the heading each open definition list sits under
 
     def flush(self) -> None:
         text = "".join(self.inline)
@@ -131,6 +133,20 @@ class _Walker:
                 self.walk(child)
                 self.flush()
                 self.item_depth -= 1
+            elif name == "dt":
+                # A term names what its description is about, as a heading does (a glossary, an
+                # option list): the description is read under the list's heading and the term
+                # ("Groups · staff", "tj3Compress() · Parameters").
+                term = flow(_text_of(child))
+                self.builder.heading(term)
+                if self.lists_under and self.lists_under[-1]:
+                    self.builder.section = f"{self.lists_under[-1]}{CELL_SEPARATOR}{term}"
+            elif name == "dl":
+                self.lists_under.append(self.builder.section)
+                self.walk(child)
+                self.flush()
+                # The text after the list is not under its last term.
+                self.builder.section = self.lists_under.pop()
             else:
                 self.walk(child)
                 self.flush()
