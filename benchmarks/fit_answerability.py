@@ -359,7 +359,6 @@ def choose(validation: Rows, family: Callable[[float], Rule], grid: list[float])
 
 def logistic(train: Rows, features: list[str]) -> Callable[[dict[str, float]], float]:
     """P(answerable) of an answered part, a logistic regression fitted on train's answered parts."""
-    from fit_extractive import fit_logistic
 
     x, y = [], []
     for row in train:
@@ -369,9 +368,17 @@ def logistic(train: Rows, features: list[str]) -> Callable[[dict[str, float]], f
                     f = derived(part)
                     x.append([f[k] for k in features])
                     y.append(float(row["answerable"]))
-    matrix = np.asarray(x)
+    return standardised_logistic(np.asarray(x), np.asarray(y), features)
+
+
+def standardised_logistic(
+    matrix: np.ndarray, y: np.ndarray, features: list[str]
+) -> Callable[[dict[str, float]], float]:
+    """P(label) of a feature dict, a logistic regression fitted on standardised features."""
+    from fit_extractive import fit_logistic
+
     mean, scale = matrix.mean(0), matrix.std(0) + 1e-9
-    w = fit_logistic((matrix - mean) / scale, np.asarray(y))
+    w = fit_logistic((matrix - mean) / scale, y)
 
     def probability(f: dict[str, float]) -> float:
         z = (np.asarray([f[k] for k in features]) - mean) / scale
@@ -526,18 +533,9 @@ def deletion_logistic(
     train: Rows, features: list[str], unanswerable: bool
 ) -> Callable[[dict[str, float]], float]:
     """P(answerable), a logistic regression fitted on train's labelled parts (`labelled_parts`)."""
-    from fit_extractive import fit_logistic
-
     parts, y = labelled_parts(train, unanswerable)
     matrix = np.asarray([[f[k] for k in features] for f in parts])
-    mean, scale = matrix.mean(0), matrix.std(0) + 1e-9
-    w = fit_logistic((matrix - mean) / scale, np.asarray(y))
-
-    def probability(f: dict[str, float]) -> float:
-        z = (np.asarray([f[k] for k in features]) - mean) / scale
-        return float(1 / (1 + np.exp(-(z @ w[:-1] + w[-1]))))
-
-    return probability
+    return standardised_logistic(matrix, np.asarray(y), features)
 
 
 def qualifies_family(train: Rows, unanswerable: bool) -> Callable[[float], tuple[float, float]]:
