@@ -505,3 +505,17 @@ def test_a_lead_in_with_its_list_is_read_as_the_lead_in() -> None:
     assert listed.similarity == pytest.approx(
         bot._similarities(question, [(listed.chunk, 0, 44, listed.sentences[0])])[0]
     )
+
+
+def test_a_question_in_the_text_is_no_answer() -> None:
+    # An FAQ's questions share the words of the user's question, but state nothing.
+    faq = (
+        "Q: How is the ferry timetable made for the winter months?\n\n"
+        "A: The harbour master sets the winter timetable in October."
+    )
+    bot = answerer([faq, "Mail comes by boat.", "The ferry runs twice a week."])
+    question = parse_question("How is the ferry timetable made for the winter months?")
+    found = bot.candidates(question.text, question.part_terms(question.text), [chunk(faq)])
+    assert [c.text for c in found] == [
+        "A: The harbour master sets the winter timetable in October."
+    ]

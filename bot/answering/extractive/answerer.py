@@ -430,10 +430,13 @@ class ExtractiveAnswerer:
     @staticmethod
     def fits(question: str, sentence: str, answer_type: str | None, heading: str = "") -> bool:
         """Whether the sentence could answer the question: a value of the asked type, the
-        asked-about speaker or office, and more than a fragment (a field is not one). `heading`
-        is the one the sentence sits under."""
+        asked-about speaker or office, and more than a fragment (a field is not one) or a
+        question (an FAQ's). `heading` is the one the sentence sits under."""
         return (
             (len(words(sentence)) >= _MIN_SENTENCE_WORDS or is_field(sentence))
+            and not sentence.rstrip()
+            .rstrip("\"'\u201d\u2019")
+            .endswith("?")  # asks, states nothing
             and adds_answer(question, sentence, answer_type, heading)
             and not speaker_conflict(question, sentence)
             and not office_conflict(question, sentence)
