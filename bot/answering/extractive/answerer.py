@@ -180,6 +180,11 @@ def is_listing(chunk: Chunk, spans: Sequence[Span]) -> bool:
     return len(spans) > 1 and chunk.list_after(spans, 0) == tuple(spans[1:])
 
 
+def is_question(sentence: str) -> bool:
+    """Whether the sentence asks a question (an FAQ's "Q: How is …?"): it states nothing."""
+    return sentence.rstrip().rstrip("\"'\u201d\u2019").endswith("?")
+
+
 def overlap(a: Candidate, b: Candidate) -> bool:
     """Whether two quotes share a sentence (one quoted alone and with the one before it)."""
     return a.chunk.source == b.chunk.source and bool(set(a.spans) & set(b.spans))
@@ -434,9 +439,7 @@ class ExtractiveAnswerer:
         question (an FAQ's). `heading` is the one the sentence sits under."""
         return (
             (len(words(sentence)) >= _MIN_SENTENCE_WORDS or is_field(sentence))
-            and not sentence.rstrip()
-            .rstrip("\"'\u201d\u2019")
-            .endswith("?")  # asks, states nothing
+            and not is_question(sentence)
             and adds_answer(question, sentence, answer_type, heading)
             and not speaker_conflict(question, sentence)
             and not office_conflict(question, sentence)
