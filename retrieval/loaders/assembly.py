@@ -174,9 +174,18 @@ class DocumentBuilder:
         self._length += len(text)
         self.blocks.append(Block(kind, start, self._length, self.section))
 
-    def heading(self, text: str, *, page_marks: list[tuple[int, int]] | None = None) -> None:
-        """Append a heading; the blocks after it sit under it."""
+    def heading(
+        self,
+        text: str,
+        *,
+        page_marks: list[tuple[int, int]] | None = None,
+        under: str = "",
+    ) -> None:
+        """Append a heading; the blocks after it sit under it, joined to `under` when given
+        (a definition term under its list's heading: "Groups · staff")."""
         self.add("heading", text, page_marks=page_marks)
+        if under:
+            self.section = f"{under}{CELL_SEPARATOR}{self.section}"
 
     def keep_furniture(self, line: str) -> None:
         """Keep a running header or footer taken out of the text, once, as document metadata."""

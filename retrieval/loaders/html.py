@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from retrieval.documents import CELL_SEPARATOR
 from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
 
 _DROPPED = {
@@ -137,10 +136,8 @@ class _Walker:
                 # A term names what its description is about, as a heading does (a glossary, an
                 # option list): the description is read under the list's heading and the term
                 # ("Groups · staff", "tj3Compress() · Parameters").
-                term = flow(_text_of(child))
-                self.builder.heading(term)
-                if self.lists_under and self.lists_under[-1]:
-                    self.builder.section = f"{self.lists_under[-1]}{CELL_SEPARATOR}{term}"
+                under = self.lists_under[-1] if self.lists_under else ""
+                self.builder.heading(flow(_text_of(child)), under=under)
             elif name == "dl":
                 self.lists_under.append(self.builder.section)
                 self.walk(child)
