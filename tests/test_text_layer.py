@@ -710,6 +710,38 @@ def test_pdf_without_title_metadata_is_not_titled_by_a_cut_sentence(tmp_path: Pa
     assert document.title == "survey"
 
 
+def test_pdf_title_page_title_set_large_is_the_title_not_its_running_header(tmp_path: Path) -> None:
+    """A title page sets the title large, over two lines; later pages repeat it small as their
+    running header. The title is the large lines, not the author line below them."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.add_page()
+    writer.set_font("helvetica", size=24)
+    for line in ("Orchard Keeping", "Handbook"):
+        writer.cell(0, 12, line, new_x="LMARGIN", new_y="NEXT")
+    writer.set_font("helvetica", size=14)
+    writer.cell(0, 8, "Prepared by the Valley Growers", new_x="LMARGIN", new_y="NEXT")
+    writer.set_font("helvetica", size=11)
+    body = [
+        ["The first page says pear trees are pruned in the dormant season."],
+        ["The second page says apple blossom opens in late spring."],
+        ["The third page says the harvest ends before the first frost."],
+    ]
+    for number, lines in enumerate(body):
+        if number:
+            writer.add_page()
+            writer.set_font("helvetica", size=8)
+            writer.cell(0, 8, "Orchard Keeping Handbook", new_x="LMARGIN", new_y="NEXT")
+            writer.set_font("helvetica", size=11)
+        for line in lines:
+            writer.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    document = load(tmp_path, "orchard.pdf", bytes(writer.output()))
+    assert document.title == "Orchard Keeping Handbook"
+    assert document.furniture == ("Orchard Keeping Handbook",)
+    assert "apple blossom opens in late spring." in answers(document)[1]
+
+
 # --- Word ----------------------------------------------------------------------------------
 
 
@@ -1071,6 +1103,57 @@ def test_running_headers_are_kept_once_as_document_metadata(tmp_path: Path) -> N
         chunks[0].chunk_id, chunks[0].text, chunks[0].metadata()
     )
     assert rebuilt.furniture == ("Field Report 2030",)
+
+
+def test_chapter_running_headers_with_page_numbers_are_furniture(tmp_path: Path) -> None:
+    """A manual heads each page with its chapter and page number ("Chapter 2: Pruning 5"): each
+    chapter's header is on too few pages to count as repeated, but its number advances with the
+    page, so it is a running line and sentences run on across it."""
+    from fpdf import FPDF
+
+    chapters = {
+        2: "Planting",
+        3: "Planting",
+        4: "Pruning",
+        5: "Pruning",
+        6: "Harvest",
+        7: "Harvest",
+    }
+
+    class Writer(FPDF):  # type: ignore[misc]
+        def header(self) -> None:
+            if self.page_no() in chapters:
+                self.set_font("helvetica", size=8)
+                number = 1 + list(chapters).index(self.page_no()) // 2
+                title = f"Chapter {number}: {chapters[self.page_no()]} {self.page_no()}"
+                self.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+
+    writer = Writer()
+    pages = [
+        ["This handbook says how a small orchard is kept through the year."],
+        ["Young trees are planted in the autumn and the keeper waters them"],
+        ["every morning through their first dry season."],
+        ["Pruning opens the crown of each tree to the light and the keeper"],
+        ["burns the cut wood before the spring rains arrive."],
+        ["The harvest starts when the first pears come off their spurs and"],
+        ["the keeper stores them in a cool loft until the winter."],
+    ]
+    for lines in pages:
+        writer.add_page()
+        writer.set_font("helvetica", size=11)
+        for line in lines:
+            writer.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    document = load(tmp_path, "orchard.pdf", bytes(writer.output()))
+    assert "Chapter" not in document.text
+    assert document.furniture == (
+        "Chapter 1: Planting 2",
+        "Chapter 2: Pruning 4",
+        "Chapter 3: Harvest 6",
+    )
+    assert (
+        "Pruning opens the crown of each tree to the light and the keeper burns the cut wood "
+        "before the spring rains arrive." in answers(document)
+    )
 
 
 def test_paged_text_keeps_its_running_lines_once(tmp_path: Path) -> None:

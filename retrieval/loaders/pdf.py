@@ -33,6 +33,8 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.
 # A page number in lower-case roman numerals (i to cxxxix), as front matter is numbered. Only a
 # whole word at a line's start or end counts, and only in lower case: "CLI Guide" or "Book II"
 # is a title, while "xii" standing alone at a running line's edge is a page number.
+# A number that opens or closes a line: where a running line carries its page's number.
+_EDGE_NUMBER = re.compile(r"^(\d{1,4})\s|\s(\d{1,4})$")
 _ROMAN_PAGE = re.compile(r"(?=[ivxlc])c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
 # An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
@@ -65,6 +67,11 @@ _PART_LABEL = re.compile(
 _CAPTION = re.compile(r"^(?:Table|TABLE)\s+[\dA-Z][\w.-]*\b")
 # A line shorter than this share of the usual line length ends its paragraph when it ends a sentence.
 _SHORT_LINE = 0.75
+# A first page's title is set larger than its usual line by at least this much, and in a few lines.
+_TITLE_RATIO = 1.15
+_TITLE_LINES = 4
+# The usual type is read from this many pages: enough body text past a title page.
+_USUAL_TYPE_PAGES = 4
 
 
 def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
@@ -77,7 +84,8 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 raise UnreadableFileError("the PDF is encrypted; save an unencrypted copy")
-            pages = [_typed_lines(page_lines(page)) for page in reader.pages]
+            drawn = [page_lines(page) for page in reader.pages]
+            pages = [_typed_lines(lines) for lines in drawn]
             metadata_title = (reader.metadata.title if reader.metadata else None) or ""
             ruled = [
                 number
@@ -94,11 +102,35 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
     kept = _without_furniture(pages, builder)
     tables = _find_tables(data, ruled)
     _add_lines([_with_tables(lines, tables.get(n, [])) for n, lines in enumerate(kept, 1)], builder)
-    builder.title = str(metadata_title).strip()
-    # Without metadata, a heading that opens the file is its title; a first line cut off is not.
+    builder.title = str(metadata_title).strip() or _typeset_title(drawn)
+    # Otherwise a heading that opens the file is its title; a first line cut off is not.
     opening = [b for b in builder.blocks[:5] if b.kind == "heading"]
     if not builder.title and opening:
         builder.title = builder.text[opening[0].start : opening[0].end]
+
+
+def _typeset_title(pages: list[list[PageLine]]) -> str:
+    """The first page's lines in its largest type, when that type stands out from the document's
+    usual type: a title page's title, read before the running header that repeats it in small type
+    is taken out as furniture. Consecutive lines of that size are one title ("SOFTWARE / SUPPLY
+    CHAIN"). The usual type is the size most characters of the first pages are set in."""
+    usual: Counter[float] = Counter()
+    for lines in pages[:_USUAL_TYPE_PAGES]:
+        for line in lines:
+            usual[round(line.size, 1)] += len(line.text.strip())
+    drawn = [line for line in pages[0] if line.size > 0 and flow(line.text)] if pages else []
+    if not drawn:
+        return ""
+    largest = max(line.size for line in drawn)
+    if largest < _TITLE_RATIO * usual.most_common(1)[0][0]:
+        return ""
+    first = next(i for i, line in enumerate(drawn) if line.size == largest)
+    title: list[str] = []
+    for line in drawn[first : first + _TITLE_LINES]:
+        if abs(line.size - largest) > 0.5:
+            break
+        title.append(flow(line.text))
+    return " ".join(title)
 
 
 class _Label(str):
@@ -281,13 +313,26 @@ def _without_furniture(
     """Each page's lines with running headers, footers and page numbers removed; each running
     line is kept once as the document's metadata (bare page numbers are not)."""
     counts: Counter[str] = Counter()
-    for lines in pages:
+    # A running line that carries its page's number ("Chapter 2: Setup 3") may head only the few
+    # pages of one chapter; its number advancing with the page shows what it is.
+    paged: dict[str, list[int]] = {}
+    for number, lines in enumerate(pages, start=1):
         lines = [line for line in lines if line]
-        counts.update({_shape(line) for line in lines[:2] + lines[-2:]})
+        edge = lines[:2] + lines[-2:]
+        counts.update({_shape(line) for line in edge})
+        for line in edge:
+            found = _EDGE_NUMBER.search(line)
+            if found and _shape(line):
+                paged.setdefault(_shape(line), []).append(
+                    int(found.group(1) or found.group(2)) - number
+                )
     # On most pages, and on at least two: a line at the edge of every page of a short file counts.
     # A third of the pages: running heads often alternate between odd and even pages.
     needed = max(2, (len(pages) + 2) // 3)
     running = {shape for shape, count in counts.items() if count >= needed and shape}
+    running |= {
+        shape for shape, offsets in paged.items() if len(offsets) >= 2 and len(set(offsets)) == 1
+    }
     out = []
     seen: set[str] = set()
     for number, lines in enumerate(pages, start=1):
