@@ -1105,6 +1105,33 @@ def test_running_headers_are_kept_once_as_document_metadata(tmp_path: Path) -> N
     assert rebuilt.furniture == ("Field Report 2030",)
 
 
+def test_pdf_lines_in_a_heading_type_are_headings_in_sentence_case(tmp_path: Path) -> None:
+    """Headings set larger than the body may be in sentence case and hold numbers ("2.1 The
+    ASN.1 parser"), and one wrapped onto a second line in the same type is one heading."""
+    from fpdf import FPDF
+
+    writer = FPDF()
+    writer.add_page()
+    rows = [
+        (14, "2.1 Reading ASN.1 modules"),
+        (11, "The parser reads one module per file and reports the first syntax error."),
+        (11, "It stops at the first error it meets."),
+        (14, "2.2 Writing the encoded values of every field to"),
+        (14, "a file of your choice"),
+        (11, "The encoder writes the values in the order the module declares them."),
+    ]
+    for size, line in rows:
+        writer.set_font("helvetica", size=size)
+        writer.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    document = load(tmp_path, "asn.pdf", bytes(writer.output()))
+    headings = [text for kind, text in kinds(document) if kind == "heading"]
+    assert "2.1 Reading ASN.1 modules" in headings
+    assert "2.2 Writing the encoded values of every field to a file of your choice" in headings
+    start = document.text.index("The encoder writes")
+    block = next(b for b in document.blocks if b.start <= start < b.end)
+    assert block.section == headings[-1]
+
+
 def test_chapter_running_headers_with_page_numbers_are_furniture(tmp_path: Path) -> None:
     """A manual heads each page with its chapter and page number ("Chapter 2: Pruning 5"): each
     chapter's header is on too few pages to count as repeated, but its number advances with the

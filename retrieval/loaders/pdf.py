@@ -67,8 +67,9 @@ _PART_LABEL = re.compile(
 _CAPTION = re.compile(r"^(?:Table|TABLE)\s+[\dA-Z][\w.-]*\b")
 # A line shorter than this share of the usual line length ends its paragraph when it ends a sentence.
 _SHORT_LINE = 0.75
-# A first page's title is set larger than its usual line by at least this much, and in a few lines.
-_TITLE_RATIO = 1.15
+# A heading's type is larger than the document's usual type by at least this much (section
+# headings run about 1.2 to 1.5 times the body); a title page's title is set in a few such lines.
+_LARGER_RATIO = 1.15
 _TITLE_LINES = 4
 # The usual type is read from this many pages: enough body text past a title page.
 _USUAL_TYPE_PAGES = 4
@@ -85,7 +86,8 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
             if reader.is_encrypted:
                 raise UnreadableFileError("the PDF is encrypted; save an unencrypted copy")
             drawn = [page_lines(page) for page in reader.pages]
-            pages = [_typed_lines(lines) for lines in drawn]
+            usual = _usual_size(drawn)
+            pages = [_typed_lines(lines, usual) for lines in drawn]
             metadata_title = (reader.metadata.title if reader.metadata else None) or ""
             ruled = [
                 number
@@ -102,27 +104,32 @@ def read_pdf(data: bytes, builder: DocumentBuilder) -> None:
     kept = _without_furniture(pages, builder)
     tables = _find_tables(data, ruled)
     _add_lines([_with_tables(lines, tables.get(n, [])) for n, lines in enumerate(kept, 1)], builder)
-    builder.title = str(metadata_title).strip() or _typeset_title(drawn)
+    builder.title = str(metadata_title).strip() or _typeset_title(drawn[0], usual)
     # Otherwise a heading that opens the file is its title; a first line cut off is not.
     opening = [b for b in builder.blocks[:5] if b.kind == "heading"]
     if not builder.title and opening:
         builder.title = builder.text[opening[0].start : opening[0].end]
 
 
-def _typeset_title(pages: list[list[PageLine]]) -> str:
-    """The first page's lines in its largest type, when that type stands out from the document's
-    usual type: a title page's title, read before the running header that repeats it in small type
-    is taken out as furniture. Consecutive lines of that size are one title ("SOFTWARE / SUPPLY
-    CHAIN"). The usual type is the size most characters of the first pages are set in."""
+def _usual_size(pages: list[list[PageLine]]) -> float:
+    """The type size most characters of the first pages are set in (0 when sizes are unknown)."""
     usual: Counter[float] = Counter()
     for lines in pages[:_USUAL_TYPE_PAGES]:
         for line in lines:
             usual[round(line.size, 1)] += len(line.text.strip())
-    drawn = [line for line in pages[0] if line.size > 0 and flow(line.text)] if pages else []
-    if not drawn:
+    return usual.most_common(1)[0][0] if usual else 0.0
+
+
+def _typeset_title(lines: list[PageLine], usual: float) -> str:
+    """The first page's lines in its largest type, when that type is larger than the document's
+    usual type: a title page's title, read before the running header that repeats it in small
+    type is taken out as furniture. Consecutive lines of that size are one title ("SOFTWARE /
+    SUPPLY CHAIN")."""
+    drawn = [line for line in lines if line.size > 0 and flow(line.text)]
+    if not drawn or usual <= 0:
         return ""
     largest = max(line.size for line in drawn)
-    if largest < _TITLE_RATIO * usual.most_common(1)[0][0]:
+    if largest < _LARGER_RATIO * usual:
         return ""
     first = next(i for i, line in enumerate(drawn) if line.size == largest)
     title: list[str] = []
@@ -141,16 +148,30 @@ class _Label(str):
     __slots__ = ()
 
 
-class _Display(str):
+class _Larger(str):
+    """A line in a type larger than the document's usual one: a heading's type, so a short line
+    in it may be a heading in sentence case ("2.1 ASN.1 syntax"). `size` is its type size."""
+
+    size: float = 0.0
+
+    @classmethod
+    def sized(cls, text: str, size: float) -> _Larger:
+        line = cls(text)
+        line.size = size
+        return line
+
+
+class _Display(_Larger):
     """A line in a display font, much larger than the lines before and after it (a chapter or
     side label). Drawn where a paragraph goes on, it is not part of that paragraph's sentence."""
 
     __slots__ = ()
 
 
-def _typed_lines(lines: list[PageLine]) -> list[str]:
+def _typed_lines(lines: list[PageLine], usual: float) -> list[str]:
     """A page's lines as flowing text, a figure's labels marked as `_Label` and a line in a
-    display font among smaller ones as `_Display`."""
+    display font among smaller ones as `_Display` and one in a type larger than the `usual`
+    size as `_Larger`."""
     drawn = [i for i, line in enumerate(lines) if line.size > 0 and line.text.strip()]
     display: set[int] = set()
     for n, i in enumerate(drawn):
@@ -160,8 +181,13 @@ def _typed_lines(lines: list[PageLine]) -> list[str]:
     typed: list[str] = []
     for i, line in enumerate(lines):
         text = _without_endnote_marks(flow(line.text))
-        kind = _Label if line.label else _Display if i in display else str
-        typed.append(kind(text))
+        larger = usual > 0 and line.size >= _LARGER_RATIO * usual
+        if line.label:
+            typed.append(_Label(text))
+        elif i in display:
+            typed.append(_Display.sized(text, line.size))
+        else:
+            typed.append(_Larger.sized(text, line.size) if larger else text)
     return typed
 
 
@@ -377,8 +403,29 @@ def _numbered_after(previous: str, line: str) -> bool:
     )
 
 
+def _wrapped_headings(lines: list[tuple[str | _Table, int]]) -> list[tuple[str | _Table, int]]:
+    """Lines in a heading's type with the lines that carry them on joined: a heading wrapped
+    onto a second line goes on in lower case ("Use SSH keys to provide developers access to
+    upstream source code / repositories")."""
+    out: list[tuple[str | _Table, int]] = []
+    for text, page in lines:
+        last, last_page = out[-1] if out else (None, 0)
+        if (
+            type(text) is _Larger
+            and type(last) is _Larger
+            and last_page == page
+            and abs(text.size - last.size) < 0.5
+            and text[:1].islower()
+            and not last.endswith(_SENTENCE_END)
+        ):
+            out[-1] = (_Larger.sized(f"{last} {text}", last.size), page)
+        else:
+            out.append((text, page))
+    return out
+
+
 def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBuilder) -> None:
-    lines = [line for page in pages for line in page]
+    lines = _wrapped_headings([line for page in pages for line in page])
     words = document_words([text for text, _ in lines if isinstance(text, str)])
     lengths = sorted(len(text) for text, _ in lines if isinstance(text, str))
     width = lengths[int(len(lengths) * 0.9)] if lengths else 0
@@ -462,9 +509,12 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
             current = [(_BULLET.sub("", text), page)]
         elif (
             # The title after "Chapter 3" may hold digits or small words ("Part Two, revision 3.2").
-            looks_like_heading(text, strict=not _PART_LABEL.match(previous))
+            # A line in a heading's type may be in sentence case or hold a number ("ASN.1").
+            looks_like_heading(
+                text, strict=not _PART_LABEL.match(previous) and not isinstance(text, _Larger)
+            )
             and (not previous or ends_sentence or not current or _numbered_after(previous, text))
-            and (len(text) < _SHORT_LINE * width)
+            and (isinstance(text, _Larger) or len(text) < _SHORT_LINE * width)
             and not _ends_in_roman_page(text)
         ):
             emit()
