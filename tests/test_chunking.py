@@ -305,3 +305,18 @@ def test_a_sentence_is_not_cut_before_a_bracket_or_an_ellipsis_inside_it() -> No
         "Most (if not all) small missions at the centre use it (e.g. by showing a console).",
         "It rained!",
     ]
+
+
+def test_a_stop_inside_a_dotted_name_ends_no_sentence_and_a_bracketed_one_does() -> None:
+    # syntok ends a sentence at a stop glued to a capital ("os.Path"); a stop that the next
+    # word touches is inside a name. A bracketed sentence's own stop ends the sentence after it.
+    text = (
+        "Import the os.Path module and call Example.Group to read it (as a plain string.) "
+        "Such names are used below. It rose 3.5 percent."
+    )
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert sentences == [
+        "Import the os.Path module and call Example.Group to read it (as a plain string.)",
+        "Such names are used below.",
+        "It rose 3.5 percent.",
+    ]

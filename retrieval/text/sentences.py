@@ -14,8 +14,9 @@ _ABBREVIATION = re.compile(
 
 
 # syntok keeps "… October [2][3]. Storms …" as one sentence: a closing bracket before the stop
-# hides the boundary from it. A stop after a bracket, then a capital, is a boundary.
-_BRACKET_STOP = re.compile(r"[\])][.!?]+[\"”’]?(?=\s+[A-Z])")
+# hides the boundary from it. A stop after a bracket, then a capital, is a boundary; so is a
+# bracketed sentence's own stop after a lower-case word ("(as a NUL-terminated string.) Such").
+_BRACKET_STOP = re.compile(r"(?:[\])][.!?]+|(?<=[a-z]{3})[.!?][\])])[\"”’]?(?=\s+[A-Z])")
 
 
 def abbreviation_before(text: str) -> bool:
@@ -83,10 +84,12 @@ _FINISHED = re.compile(r"[.!?…:;][\"'”’)\]]*$")
 def _join_unfinished(line: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The line's sentences, a piece that ends with no stop joined to the one after it: syntok
     cuts some sentences before a bracket ("… every name" | "(os, doc, …) and …"), and a line
-    break, not a sentence end, is what ends a line's last words."""
+    break, not a sentence end, is what ends a line's last words. A piece that the next one
+    touches, with no space between, is joined too: a stop inside a dotted name ("os.Path",
+    "Example.Group") ends no sentence."""
     out: list[tuple[int, int]] = []
     for start, end in spans:
-        if out and not _FINISHED.search(line[out[-1][0] : out[-1][1]]):
+        if out and (start == out[-1][1] or not _FINISHED.search(line[out[-1][0] : out[-1][1]])):
             out[-1] = (out[-1][0], end)
         else:
             out.append((start, end))
