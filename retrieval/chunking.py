@@ -6,7 +6,7 @@ import hashlib
 import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tiktoken
 
@@ -24,16 +24,24 @@ class Span:
 
 
 def chunk_id(source: str, start: int, text: str, structure: str = "") -> str:
-    """Stable id from the chunk's source, position and content, and the structure stored with it.
+    """Stable id from the chunk's source, position and content, and what is stored with it.
 
-    The structure (the headings and table rows inside the chunk) counts because it is stored with
-    the chunk: an index whose chunks lack it stores them again. A chunk without any keeps the id
-    it always had.
+    `structure` is everything else stored with the chunk and embedded with it (its title,
+    headings, answer sentences, pages, table rows, and where its sentences fall, which its
+    passages are cut at): reading code that changes any of these over the same text gives the
+    chunk a new id, so a re-ingest stores and embeds it again instead of keeping the old record.
     """
     key = f"{source}\x00{start}\x00{text}"
     if structure:
         key += f"\x00{structure}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _stored_structure(chunk: Chunk, sentences: list[tuple[int, int]]) -> str:
+    """What `chunk_id` hashes beside the text: the chunk's stored fields and sentence bounds."""
+    meta = {k: v for k, v in chunk.metadata().items() if k not in ("source", "start", "end")}
+    bounds = [[s - chunk.start, e - chunk.start] for s, e in sentences]
+    return json.dumps([meta, bounds], ensure_ascii=False, sort_keys=True)
 
 
 def chunk_document(
@@ -55,6 +63,7 @@ def iter_chunks(
     units = _units(document.text, sentences, encoding, chunk_tokens)
     answers = _prose_sentences(document, sentences)
     answer_starts = [s for s, _ in answers]
+    sentence_starts = [s for s, _ in sentences]
     block_ends = [block.end for block in document.blocks]
     page_starts = [span.start for span in document.pages]
     count = 0
@@ -86,9 +95,8 @@ def iter_chunks(
         section = _section_at(document, block_ends, start)
         inner = _sections_within(document, block_ends, start, end, section)
         rows = _rows_within(document, block_ends, start, end)
-        structure = json.dumps([inner, rows], ensure_ascii=False) if inner or rows else ""
-        yield Chunk(
-            chunk_id=chunk_id(document.source, start, text, structure),
+        chunk = Chunk(
+            chunk_id="",
             source=document.source,
             title=document.title,
             index=count,
@@ -103,6 +111,9 @@ def iter_chunks(
             pages=_pages_over(document.pages, page_starts, start, end),
             furniture=document.furniture if count == 0 else (),
         )
+        within = sentences[bisect_left(sentence_starts, start) : bisect_left(sentence_starts, end)]
+        structure = _stored_structure(chunk, within)
+        yield replace(chunk, chunk_id=chunk_id(document.source, start, text, structure))
         count += 1
         if j >= len(units):
             break

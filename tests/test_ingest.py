@@ -531,3 +531,29 @@ def test_other_chunking_settings_read_every_file_again(
     assert ids_by_source(open_index(WordOverlapEmbeddings())) == expected_ids(
         corpus, chunk_tokens=80, chunk_overlap=10
     )
+
+
+def test_new_reading_code_restores_chunks_whose_text_is_the_same(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading code that gives a file a new title (or new sentence bounds) over the same text
+    must reach the index: what is stored with a chunk, and its title-headed passages, are part
+    of what a chunk is, not only its text."""
+    import dataclasses
+
+    import retrieval.ingest as ingest_module
+
+    embeddings = WordOverlapEmbeddings()
+    index = open_index(embeddings)
+    index.ingest(corpus)
+    load = ingest_module.load_document
+
+    def retitled(path: Path, source: str) -> Document:
+        return dataclasses.replace(load(path, source), title="A title the new code reads")
+
+    monkeypatch.setattr(ingest_module, "load_document", retitled)
+    monkeypatch.setattr(ingest_module, "_text_code_digest", lambda: "new reading code")
+    report = index.ingest(corpus)
+    assert sorted(report.updated) == SEED_FILES and report.chunks_embedded > 0
+    stored = list(open_index(embeddings).store.all_chunks())
+    assert stored and {chunk.title for chunk in stored} == {"A title the new code reads"}
