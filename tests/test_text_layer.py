@@ -432,6 +432,34 @@ def test_html_manual_navigation_panels_are_dropped(tmp_path: Path) -> None:
         assert gone not in document.text
 
 
+def test_html_table_of_contents_is_not_quoted_and_other_link_lists_are(tmp_path: Path) -> None:
+    """A list of links to the page's own headings is its table of contents: the headings below
+    say the same, and its entries are no sentences. A list of links elsewhere is content."""
+    page = (
+        "<html><head><title>Gizmo manual</title></head><body><div class='toc'><ul>"
+        "<li><a href='#setup'>Setting up the gizmo</a><ul>"
+        "<li><a href='#power'>Power</a></li></ul></li>"
+        "<li><a href='#memory'>Memory</a></li></ul></div>"
+        "<h2 id='setup'>Setting up the gizmo</h2><p>Gizmo starts in two seconds.</p>"
+        "<h3 id='power'>Power</h3><p>Gizmo draws four watts.</p>"
+        "<h2 id='memory'>Memory</h2><p>Gizmo frees every parcel it counts.</p>"
+        "<ul><li><a href='tools.html'>The gizmo toolbox</a></li>"
+        "<li><a href='faq.html'>Questions people ask about the gizmo</a></li>"
+        "<li><a href='#memory'>Back to memory</a></li></ul>"
+        "</body></html>"
+    )
+    document = load(tmp_path, "gizmo.html", page)
+    assert answers(document) == [
+        "Gizmo starts in two seconds.",
+        "Gizmo draws four watts.",
+        "Gizmo frees every parcel it counts.",
+        "The gizmo toolbox",
+        "Questions people ask about the gizmo",
+        "Back to memory",
+    ]
+    assert document.text.count("Setting up the gizmo") == 1
+
+
 def test_html_definition_terms_head_their_descriptions(tmp_path: Path) -> None:
     # A glossary or an option list names its subject only in the term: the description is read
     # under it, as a paragraph under its heading, and the text after the list is not.

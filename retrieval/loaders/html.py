@@ -65,6 +65,9 @@ def read_html(markup: str, builder: DocumentBuilder) -> None:
     for tag in soup.find_all(["div", "section", "ul", "ol", "p"], class_=_NAVIGATION_CLASS):
         if not tag.decomposed and not tag.find_parent(["main", "article"]):
             tag.decompose()
+    for tag in soup.find_all(["ul", "ol"]):
+        if not tag.decomposed and _is_contents(tag):
+            tag.decompose()
     root: Any = soup.find("main") or soup.find("article") or soup.body or soup
     if not title:
         heading = root.find(["h1", "h2"])
@@ -73,6 +76,19 @@ def read_html(markup: str, builder: DocumentBuilder) -> None:
     walker = _Walker(builder)
     walker.walk(root)
     walker.flush()
+
+
+# A table of contents lists at least this many links to the page's own headings.
+_CONTENTS_ENTRIES = 3
+
+
+def _is_contents(tag: Any) -> bool:
+    """Whether a list holds nothing but links within the page ("#_introduction"): its table of
+    contents, whose entries are the headings below, not sentences."""
+    texts = [text for text in tag.find_all(string=True) if text.strip()]
+    return len(texts) >= _CONTENTS_ENTRIES and all(
+        str((text.find_parent("a") or {}).get("href", "")).startswith("#") for text in texts
+    )
 
 
 def read_html_fragment(markup: str, builder: DocumentBuilder) -> None:
