@@ -327,6 +327,26 @@ def test_a_closing_admonition_keeps_the_heading_after_it(tmp_path: Path) -> None
     assert document.blocks[-1].section == "cache.size"
 
 
+def test_markdown_contents_list_is_not_quoted_and_other_links_are(tmp_path: Path) -> None:
+    """An item that only links to a heading of the file is a contents entry, not a sentence."""
+    text = (
+        "# Gizmo manual\n\n## Contents\n\n"
+        "- [Setting up the gizmo](#setting-up-the-gizmo)\n  - [Power](#power)\n"
+        "- [Memory](#memory)\n\n"
+        "## Setting up the gizmo\n\nGizmo starts in two seconds.\n\n"
+        "### Power\n\nGizmo draws four watts.\n\n"
+        "- See [the toolbox](tools.md) for spare parts.\n"
+        "- Read [Memory](#memory) before you start.\n"
+    )
+    document = load(tmp_path, "gizmo.md", text)
+    assert answers(document) == [
+        "Gizmo starts in two seconds.",
+        "Gizmo draws four watts.",
+        "See the toolbox for spare parts.",
+        "Read Memory before you start.",
+    ]
+
+
 def test_markdown_br_keeps_the_words_around_it_apart(tmp_path: Path) -> None:
     text = (
         "Ports are listed below.<br>Each one is opened at start.\n\n"

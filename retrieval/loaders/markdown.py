@@ -94,7 +94,10 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         elif kind == "inline" and tokens[i - 1].type == "paragraph_open":
             paragraph = _CALLOUT.sub("", _inline_text(token))
             in_item = bool(kinds) and kinds[-1] == "list_item_open"
-            builder.add("list_item" if in_item else "paragraph", paragraph, tight=in_item)
+            # An item that only links to a heading of this page is a contents entry: the heading
+            # below says the same, and it is no sentence.
+            if not (in_item and _links_within_page(token)):
+                builder.add("list_item" if in_item else "paragraph", paragraph, tight=in_item)
         elif kind in ("fence", "code_block"):
             builder.add("code", token.content)
         elif kind == "html_block":
@@ -109,6 +112,22 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         i += 1
     if not builder.title:
         builder.title = first_heading
+
+
+def _links_within_page(token: Any) -> bool:
+    """Whether an inline token's text is all inside links to the page's own anchors ("#setup")."""
+    target: str | None = None
+    linked = False
+    for child in token.children or []:
+        if child.type == "link_open":
+            target = str(child.attrGet("href") or "")
+        elif child.type == "link_close":
+            target = None
+        elif child.content.strip():
+            if target is None or not target.startswith("#"):
+                return False
+            linked = True
+    return linked
 
 
 def _inline_text(token: Any) -> str:
