@@ -171,6 +171,28 @@ def test_a_paragraph_s_hanging_indented_lines_stay_in_the_paragraph(tmp_path: Pa
     assert ("code", "count=12 sacks=3") in kinds(document)
 
 
+def test_a_box_drawing_is_code_even_where_a_line_of_it_starts_with_words(tmp_path: Path) -> None:
+    """A state diagram drawn with box characters is no prose: a line that opens with a label at
+    the margin ("(manual)│ ┌───┐") must not start a paragraph that swallows the drawing."""
+    text = (
+        "A parcel that fails its check goes back to the sorting desk for a second look.\n\n"
+        "            │\n"
+        "      ┌─────┴─────┐\n"
+        "      │  sorting  │\n"
+        "      └─────┬─────┘\n"
+        " (manual)   │      ┌──────────┐\n"
+        "            │      │ returned │\n"
+        "            v      └──────────┘\n\n"
+        "The desk keeps a log of every parcel it sends back.\n"
+    )
+    document = load(tmp_path, "parcels.txt", text)
+    assert answers(document) == [
+        "A parcel that fails its check goes back to the sorting desk for a second look.",
+        "The desk keeps a log of every parcel it sends back.",
+    ]
+    assert [kind for kind, _ in kinds(document)] == ["paragraph", "code", "paragraph"]
+
+
 def test_rst_overlined_titles_and_explicit_markup(tmp_path: Path) -> None:
     text = (
         "=====\nGizmo\n=====\n\n"

@@ -102,11 +102,15 @@ def flow_lines(text: str) -> str:
 # Lines that are commands or settings, not prose: a shell prompt, NAME=value, or a directive
 # ("#include", "#define", "#!/bin/sh").
 _CODE_LINE = re.compile(r"^\s*(?:[$#>]\s+\S|[A-Z][A-Z0-9_]*=\S|#!|#[a-z]+\b)")
+# Box-drawing characters: a line holding them is part of a drawing (a state diagram, a boxed
+# table), whatever words are written inside its boxes; prose never uses them.
+_BOX_DRAWING = re.compile("[\u2500-\u257f]")
 
 
 def is_code_line(line: str) -> bool:
-    """Whether a line is a command, a setting or a directive rather than prose."""
-    return bool(_CODE_LINE.match(line))
+    """Whether a line is a command, a setting or a directive rather than prose, or a line of a
+    drawing in box-drawing characters."""
+    return bool(_CODE_LINE.match(line) or _BOX_DRAWING.search(line))
 
 
 def table_row_text(headers: list[str], cells: list[str]) -> str:
