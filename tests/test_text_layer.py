@@ -171,6 +171,46 @@ def test_a_paragraph_s_hanging_indented_lines_stay_in_the_paragraph(tmp_path: Pa
     assert ("code", "count=12 sacks=3") in kinds(document)
 
 
+def test_plain_text_table_in_columns_becomes_rows_with_their_headers(tmp_path: Path) -> None:
+    """A table set in columns (two spaces or more between cells) is rows pairing each cell with
+    its header, the headers taken from a rule of dashes or from a short run set over the same
+    columns, a header wrapped onto two lines read whole. Wrapped prose with two spaces after its
+    stops, and indented code with its comments lined up, are no tables."""
+    text = (
+        "Depot states\n============\n\n"
+        "Each parcel is in one of the states below.  The desk moves it on.  It never skips\n"
+        "a state.  A parcel that fails a check waits.  The desk logs each move it makes\n"
+        "as it happens.  Logs are kept.\n\n"
+        "  State       Waiting   Checked   Remedy\n"
+        "              parcels   parcels\n\n"
+        "  sorted      never     always    none\n"
+        "  held        yes       never     call the sender\n"
+        "  returned    no        always    refund\n\n"
+        "Fees\n====\n\n"
+        "  Size    Price   Days\n"
+        "  ------  ------  ----\n"
+        "  small   3 EUR   2\n"
+        "  large   9 EUR   4\n\n"
+        "The desk keeps these records:\n\n"
+        "        uint32    id        /* parcel id */\n"
+        "        uint64    weight    /* in grams */\n"
+    )
+    document = load(tmp_path, "depot.txt", text)
+    rows = [text for kind, text in kinds(document) if kind == "table_row"]
+    assert rows == [
+        "State: sorted · Waiting parcels: never · Checked parcels: always · Remedy: none",
+        "State: held · Waiting parcels: yes · Checked parcels: never · Remedy: call the sender",
+        "State: returned · Waiting parcels: no · Checked parcels: always · Remedy: refund",
+        "Size: small · Price: 3 EUR · Days: 2",
+        "Size: large · Price: 9 EUR · Days: 4",
+    ]
+    assert ("code", "uint32    id        /* parcel id */\nuint64    weight    /* in grams */") in (
+        kinds(document)
+    )
+    assert answers(document)[0] == "Each parcel is in one of the states below."
+    assert "State Waiting" not in document.text
+
+
 def test_a_box_drawing_is_code_even_where_a_line_of_it_starts_with_words(tmp_path: Path) -> None:
     """A state diagram drawn with box characters is no prose: a line that opens with a label at
     the margin ("(manual)│ ┌───┐") must not start a paragraph that swallows the drawing."""

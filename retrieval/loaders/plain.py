@@ -13,6 +13,7 @@ from retrieval.loaders.assembly import (
     is_leader_line,
     join_lines,
     looks_like_heading,
+    table_row_text,
 )
 
 _BULLET = re.compile(r"^\s*(?:[-*+•◦▪‣o]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
@@ -92,7 +93,16 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     if paragraph:
         runs.append((False, paragraph))
     literal = False  # the run before ended with "::": indented runs after it are a listing
+    tables, header_runs = _aligned_tables(runs, base)
     for n, (underlined, run) in enumerate(runs):
+        if n in tables:
+            headers, rows = tables[n]
+            for cells in rows:
+                row = table_row_text(headers, cells)
+                builder.add("table_row", row, page_marks=[(0, run[0][1])], tight=True)
+            continue
+        if n in header_runs:
+            continue  # the column headers of the table in the next run
         if literal and not underlined and all(_indent(line) > base for line, _ in run):
             text, marks = _code_lines(run)
             builder.add("code", text, page_marks=marks)
@@ -109,6 +119,101 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
             builder.heading(" ".join(text for text, _ in run), page_marks=[(0, run[0][1])])
             continue
         _flush(run, builder, width, base, words)
+
+
+# A cell of a table set in columns: words with single spaces between them; two spaces or more
+# part the cells.
+_CELL = re.compile(r"\S+(?: \S+)*")
+# A line of dashes or equals signs (with spaces) under a table's headers.
+_RULE_LINE = re.compile(r"^[\s=+|-]*[=-]{3,}[\s=+|-]*$")
+# A table has at least this many columns and rows: two columns is a list of terms or options.
+_TABLE_COLUMNS = 3
+_TABLE_ROWS = 2
+# How far a data row's cell may start from its column's; a header may stand further off (set
+# over the column's middle or right edge).
+_CELL_SLACK = 1
+_HEADER_SLACK = 6
+_HEADER_LINES = 3
+
+
+def _cells(line: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group()) for m in _CELL.finditer(line)]
+
+
+def _columns_of(line: str, starts: list[int], slack: int) -> list[int] | None:
+    """The column each cell of `line` falls in (nearest start within `slack`), or None when a
+    cell falls in none or two cells fall in one."""
+    found: list[int] = []
+    for start, _ in _cells(line):
+        column = min(range(len(starts)), key=lambda c: abs(starts[c] - start))
+        if abs(starts[column] - start) > slack or (found and column <= found[-1]):
+            return None
+        found.append(column)
+    return found
+
+
+def _merged(lines: list[str], starts: list[int], slack: int) -> list[list[str]] | None:
+    """Lines as rows of cells by column; a line with nothing in the first column carries on
+    the row above (a cell wrapped onto a second line). None when a line does not fit."""
+    rows: list[list[str]] = []
+    for line in lines:
+        columns = _columns_of(line, starts, slack)
+        if columns is None:
+            return None
+        cells = [text for _, text in _cells(line)]
+        if columns[0] == 0 or not rows:
+            rows.append([""] * len(starts))
+        for column, text in zip(columns, cells, strict=True):
+            rows[-1][column] = f"{rows[-1][column]} {text}".strip()
+    return rows
+
+
+def _aligned_tables(
+    runs: list[tuple[bool, list[tuple[str, int]]]], base: int
+) -> tuple[dict[int, tuple[list[str], list[list[str]]]], set[int]]:
+    """Runs of lines set in columns (two spaces or more between cells, each cell starting where
+    its column starts), by run index: the column headers and the rows of cells.
+
+    The headers are the lines above a rule of dashes, or a short run just before set over the
+    same columns ("Status   Pending   Awaited" over "unpacked   never   maybe"). Prose never
+    lines its words up in three columns on every line, so wrapped text is not taken for a table.
+    Indented code (declarations with their comments lined up) stays code. Also returns the runs
+    that are a table's headers.
+    """
+    tables: dict[int, tuple[list[str], list[list[str]]]] = {}
+    header_runs: set[int] = set()
+    for n, (underlined, run) in enumerate(runs):
+        lines = [line for line, _ in run]
+        if (
+            underlined
+            or len(lines) < _TABLE_ROWS
+            or all(_indent(line) >= base + _INDENT_STEP for line in lines)
+            or any(is_code_line(line) for line in lines)
+        ):
+            continue
+        ruled = [i for i, line in enumerate(lines) if _RULE_LINE.match(line)]
+        head_lines = lines[: ruled[0]] if ruled and ruled[0] <= _HEADER_LINES else []
+        body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
+        widest = max(body, key=lambda line: len(_cells(line)), default="")
+        starts = [start for start, _ in _cells(widest)]
+        if len(starts) < _TABLE_COLUMNS:
+            continue
+        rows = _merged(body, starts, _CELL_SLACK)
+        if rows is None or sum(all(row) for row in rows) < _TABLE_ROWS:
+            continue
+        headers = _merged(head_lines, starts, _HEADER_SLACK) if head_lines else None
+        if not head_lines and n > 0 and not runs[n - 1][0] and n - 1 not in tables:
+            above = [line for line, _ in runs[n - 1][1]]
+            if len(above) <= _HEADER_LINES and len(_cells(above[0])) >= _TABLE_COLUMNS:
+                headers = _merged(above, starts, _HEADER_SLACK)
+                if headers and len(headers) == 1:
+                    header_runs.add(n - 1)
+        if headers and len(headers) == 1:
+            tables[n] = (headers[0], rows)
+        else:  # headers set off their columns: kept as a row of their own, not lost
+            loose = [[text for _, text in _cells(line)] for line in head_lines]
+            tables[n] = ([], loose + rows)
+    return tables, header_runs
 
 
 def _ends_sentence(line: str) -> bool:
