@@ -1229,6 +1229,8 @@ def test_pdf_lines_in_a_heading_type_are_headings_in_sentence_case(tmp_path: Pat
         (14, "2.2 Writing the encoded values of every field to"),
         (14, "a file of your choice"),
         (11, "The encoder writes the values in the order the module declares them."),
+        (14, "3. Keeping the log"),
+        (11, "The log keeps one line per module it reads."),
     ]
     for size, line in rows:
         writer.set_font("helvetica", size=size)
@@ -1237,9 +1239,10 @@ def test_pdf_lines_in_a_heading_type_are_headings_in_sentence_case(tmp_path: Pat
     headings = [text for kind, text in kinds(document) if kind == "heading"]
     assert "2.1 Reading ASN.1 modules" in headings
     assert "2.2 Writing the encoded values of every field to a file of your choice" in headings
+    assert "3. Keeping the log" in headings  # numbered like a list item, set as a heading
     start = document.text.index("The encoder writes")
     block = next(b for b in document.blocks if b.start <= start < b.end)
-    assert block.section == headings[-1]
+    assert block.section == headings[1]
 
 
 def test_chapter_running_headers_with_page_numbers_are_furniture(tmp_path: Path) -> None:

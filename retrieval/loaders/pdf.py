@@ -494,6 +494,17 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
         # Lines inside a paragraph run to the margin; a short one ends its paragraph unless the
         # next line carries on in lower case.
         ends_paragraph = short and (ends_sentence or not text[:1].islower())
+        heads = (
+            # The title after "Chapter 3" may hold digits or small words ("Part Two, revision 3.2").
+            # A line in a heading's type may be in sentence case or hold a number ("ASN.1"); one
+            # numbered like a list item ("2. Unified system") is a heading in that type.
+            looks_like_heading(
+                text, strict=not _PART_LABEL.match(previous) and not isinstance(text, _Larger)
+            )
+            and (not previous or ends_sentence or not current or _numbered_after(previous, text))
+            and (isinstance(text, _Larger) or len(text) < _SHORT_LINE * width)
+            and not _ends_in_roman_page(text)
+        )
         if is_leader_line(text):
             emit()
             builder.add("furniture", text, page_marks=[(0, page)])
@@ -503,20 +514,11 @@ def _add_lines(pages: list[list[tuple[str | _Table, int]]], builder: DocumentBui
         elif _PART_LABEL.match(text):
             emit()  # "Chapter 3" on a line of its own: a heading, the title comes next
             builder.heading(text, page_marks=[(0, page)])
-        elif _BULLET.match(text):
+        elif _BULLET.match(text) and not (isinstance(text, _Larger) and heads):
             emit()
             kind = "list_item"
             current = [(_BULLET.sub("", text), page)]
-        elif (
-            # The title after "Chapter 3" may hold digits or small words ("Part Two, revision 3.2").
-            # A line in a heading's type may be in sentence case or hold a number ("ASN.1").
-            looks_like_heading(
-                text, strict=not _PART_LABEL.match(previous) and not isinstance(text, _Larger)
-            )
-            and (not previous or ends_sentence or not current or _numbered_after(previous, text))
-            and (isinstance(text, _Larger) or len(text) < _SHORT_LINE * width)
-            and not _ends_in_roman_page(text)
-        ):
+        elif heads:
             emit()
             builder.heading(text, page_marks=[(0, page)])
         else:
