@@ -37,6 +37,10 @@ def test_codes_mix_letters_and_digits() -> None:
         ("What share of the lake does the town claim?", "number"),
         ("What percentage of voters turned out?", "number"),
         ("How many bridges were built?", "number"),
+        # The measure may have words before it: "which <kind of> number" asks for a number too.
+        ("Which bridge inspection number does the report give?", "number"),
+        ("What phone number does the desk answer?", "number"),
+        ("Which of the numbers is prime?", None),
         ("When did the bridge open?", "time"),
         ("In what year did the bridge open?", "time"),
         ("Who opened the bridge?", "name"),

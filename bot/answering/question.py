@@ -33,7 +33,8 @@ _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|his|her|this|these|those)\b", re.I)
 _NUMBER_FORM = re.compile(
     r"\bhow (many|much|long|far|old|often|large|big|tall|high)\b"
-    r"|\bwhat (percentage|percent|share|number|proportion|fraction|amount|population|size"
+    r"|\b(?:what|which) (?:[^\W\d_]+ ){0,2}?(percentage|percent|share|number|proportion|fraction"
+    r"|amount|population|size"
     r"|rate|ratio|portion|quantity)\b"
     r"|\b(percentage|share|number|proportion|amount|population|size|rate|cost|price|value)"
     r" of\b",
