@@ -563,6 +563,28 @@ def test_html_definition_terms_head_their_descriptions(tmp_path: Path) -> None:
     ]
 
 
+def test_html_description_opening_in_lower_case_is_read_with_its_term(tmp_path: Path) -> None:
+    """ "restat" / "if present, re-reads …": a description that goes on from its term in lower
+    case is no sentence without it, so its first paragraph reads "term: description". One that
+    stands alone keeps its text, and a term never reaches past its own description."""
+    page = (
+        "<html><body><h2>Rule variables</h2><dl>"
+        "<dt>restat</dt><dd><p>if present, re-reads the outputs after the command.</p>"
+        "<p>This saves rebuilds.</p></dd>"
+        "<dt>depth</dt><dd>Sets how many jobs run at once.</dd>"
+        "<dt>Parameters</dt><dd><table><tr><td>handle</td><td>the instance</td></tr></table></dd>"
+        "</dl><p>encode the image last.</p></body></html>"
+    )
+    document = load(tmp_path, "rules.html", page)
+    assert answers(document) == [
+        "restat: if present, re-reads the outputs after the command.",
+        "This saves rebuilds.",
+        "Sets how many jobs run at once.",
+        "handle · the instance",
+        "encode the image last.",
+    ]
+
+
 def test_html_page_wrapped_in_a_form_keeps_its_text_and_drops_the_controls(
     tmp_path: Path,
 ) -> None:

@@ -111,11 +111,17 @@ class _Walker:
         self.inline: list[str] = []
         self.item_depth = 0
         self.lists_under: list[str] = []  # the heading each open definition list sits under
+        # A term whose description goes on from it in lower case ("restat" / "if present, causes
+        # …"): the description's first paragraph is read as "term: description".
+        self.term: str | None = None
 
     def flush(self) -> None:
         text = "".join(self.inline)
         self.inline = []
         if text.strip():
+            if self.term is not None:
+                text = f"{self.term}: {text.lstrip()}"
+                self.term = None
             in_item = self.item_depth > 0
             self.builder.add("list_item" if in_item else "paragraph", text, tight=in_item)
 
@@ -137,6 +143,8 @@ class _Walker:
                 self.walk(child)
                 continue
             self.flush()
+            if name not in ("dd", "p", "div", "span"):
+                self.term = None  # a term goes only with the paragraph its description opens
             if name in _HEADINGS:
                 self.builder.heading(flow(_text_of(child)))
             elif name == "pre":
@@ -153,7 +161,15 @@ class _Walker:
                 # option list): the description is read under the list's heading and the term
                 # ("Groups · staff", "tj3Compress() · Parameters").
                 under = self.lists_under[-1] if self.lists_under else ""
-                self.builder.heading(flow(_text_of(child)), under=under)
+                term = flow(_text_of(child))
+                self.builder.heading(term, under=under)
+                description = child.find_next_sibling(["dt", "dd"])
+                said = flow(_text_of(description)) if description is not None else ""
+                # A description that opens in lower case is no sentence without its term.
+                opens_low = (
+                    description is not None and description.name == "dd" and said[:1].islower()
+                )
+                self.term = term if opens_low else None
             elif name == "dl":
                 self.lists_under.append(self.builder.section)
                 self.walk(child)
@@ -163,6 +179,8 @@ class _Walker:
             else:
                 self.walk(child)
                 self.flush()
+                if name == "dd":
+                    self.term = None
 
     def table(self, table: Any) -> None:
         caption = table.find("caption")
