@@ -190,6 +190,7 @@ def test_plain_text_table_in_columns_becomes_rows_with_their_headers(tmp_path: P
         "  Size    Price   Days\n"
         "  ------  ------  ----\n"
         "  small   3 EUR   2\n"
+        "  medium  5 EUR   3     by van\n"
         "  large   9 EUR   4\n\n"
         "The desk keeps these records:\n\n"
         "        uint32    id        /* parcel id */\n"
@@ -197,13 +198,17 @@ def test_plain_text_table_in_columns_becomes_rows_with_their_headers(tmp_path: P
     )
     document = load(tmp_path, "depot.txt", text)
     rows = [text for kind, text in kinds(document) if kind == "table_row"]
-    assert rows == [
-        "State: sorted · Waiting parcels: never · Checked parcels: always · Remedy: none",
-        "State: held · Waiting parcels: yes · Checked parcels: never · Remedy: call the sender",
-        "State: returned · Waiting parcels: no · Checked parcels: always · Remedy: refund",
-        "Size: small · Price: 3 EUR · Days: 2",
-        "Size: large · Price: 9 EUR · Days: 4",
-    ]
+    assert (
+        rows
+        == [
+            "State: sorted · Waiting parcels: never · Checked parcels: always · Remedy: none",
+            "State: held · Waiting parcels: yes · Checked parcels: never · Remedy: call the sender",
+            "State: returned · Waiting parcels: no · Checked parcels: always · Remedy: refund",
+            "Size: small · Price: 3 EUR · Days: 2",
+            "Size: medium · Price: 5 EUR · Days: 3 by van",  # a cell off the columns joins the one before
+            "Size: large · Price: 9 EUR · Days: 4",
+        ]
+    )
     assert ("code", "uint32    id        /* parcel id */\nuint64    weight    /* in grams */") in (
         kinds(document)
     )
@@ -583,6 +588,28 @@ def test_html_description_opening_in_lower_case_is_read_with_its_term(tmp_path: 
         "handle · the instance",
         "encode the image last.",
     ]
+
+
+def test_html_listing_of_a_table_in_columns_is_rows_and_other_listings_are_code(
+    tmp_path: Path,
+) -> None:
+    """A manual prints a property table as a listing in a one-cell frame: columns under a rule
+    of dashes are rows pairing each cell with its header; a listing without a rule stays code."""
+    page = (
+        "<html><body><h2>Properties</h2><table border='1'><tr><td><pre>"
+        "  Property    Type    Description\n"
+        "  ----------------------------------\n"
+        "  family      String  Font family names\n"
+        "  slant       Int     Italic, oblique or roman\n"
+        "</pre></td></tr></table>"
+        "<pre>x = 1    y = 2    z = 3\nxx = 10  yy = 20  zz = 30\n</pre></body></html>"
+    )
+    document = load(tmp_path, "props.html", page)
+    assert answers(document) == [
+        "Property: family · Type: String · Description: Font family names",
+        "Property: slant · Type: Int · Description: Italic, oblique or roman",
+    ]
+    assert ("code", "x = 1    y = 2    z = 3\nxx = 10  yy = 20  zz = 30") in kinds(document)
 
 
 def test_html_page_wrapped_in_a_form_keeps_its_text_and_drops_the_controls(

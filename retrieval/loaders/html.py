@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from retrieval.loaders.assembly import DocumentBuilder, flow, table_row_text
+from retrieval.loaders.plain import table_in_columns
 
 _DROPPED = {
     "script", "style", "noscript", "template", "head", "svg", "nav", "footer", "aside", "form",
@@ -148,7 +149,7 @@ class _Walker:
             if name in _HEADINGS:
                 self.builder.heading(flow(_text_of(child)))
             elif name == "pre":
-                self.builder.add("code", child.get_text())
+                self.preformatted(child.get_text())
             elif name == "table":
                 self.table(child)
             elif name == "li":
@@ -182,7 +183,25 @@ class _Walker:
                 if name == "dd":
                     self.term = None
 
+    def preformatted(self, text: str) -> None:
+        """A `<pre>` block: code, unless it is a table set in columns under a rule of dashes
+        (manuals print property tables so), whose rows pair each cell with its header."""
+        table = table_in_columns([line for line in text.split("\n") if line.strip()])
+        if table is None or not table[2]:
+            self.builder.add("code", text)
+            return
+        headers, rows, _ = table
+        for cells in rows:
+            self.builder.add("table_row", table_row_text(headers, cells), tight=True)
+
     def table(self, table: Any) -> None:
+        cells = table.find_all(["th", "td"])
+        if len(cells) == 1 and cells[0].find("pre") is not None:
+            # A table of one cell framing a listing (DocBook's boxed programlisting) is no row
+            # of data: the listing is read as a listing.
+            self.walk(cells[0])
+            self.flush()
+            return
         caption = table.find("caption")
         if caption is not None:
             self.builder.add("paragraph", _text_of(caption))

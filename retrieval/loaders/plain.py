@@ -140,15 +140,20 @@ def _cells(line: str) -> list[tuple[int, str]]:
     return [(m.start(), m.group()) for m in _CELL.finditer(line)]
 
 
-def _columns_of(line: str, starts: list[int], slack: int) -> list[int] | None:
-    """The column each cell of `line` falls in (nearest start within `slack`), or None when a
-    cell falls in none or two cells fall in one."""
-    found: list[int] = []
-    for start, _ in _cells(line):
+def _columns_of(line: str, starts: list[int], slack: int) -> list[tuple[int, str]] | None:
+    """The cells of `line` by column: each falls in the column starting nearest it (within
+    `slack`); in a data row, one starting between columns goes on the cell before it ("String
+    Name of …" in a column of its own on one line only). None when the line's first cell falls
+    in no column, or a header (a wider `slack`) stands off its column."""
+    found: list[tuple[int, str]] = []
+    for start, text in _cells(line):
         column = min(range(len(starts)), key=lambda c: abs(starts[c] - start))
-        if abs(starts[column] - start) > slack or (found and column <= found[-1]):
+        if abs(starts[column] - start) <= slack and (not found or column > found[-1][0]):
+            found.append((column, text))
+        elif found and slack <= _CELL_SLACK:
+            found[-1] = (found[-1][0], f"{found[-1][1]} {text}")
+        else:
             return None
-        found.append(column)
     return found
 
 
@@ -157,28 +162,56 @@ def _merged(lines: list[str], starts: list[int], slack: int) -> list[list[str]] 
     the row above (a cell wrapped onto a second line). None when a line does not fit."""
     rows: list[list[str]] = []
     for line in lines:
-        columns = _columns_of(line, starts, slack)
-        if columns is None:
+        cells = _columns_of(line, starts, slack)
+        if cells is None:
             return None
-        cells = [text for _, text in _cells(line)]
-        if columns[0] == 0 or not rows:
+        if cells[0][0] == 0 or not rows:
             rows.append([""] * len(starts))
-        for column, text in zip(columns, cells, strict=True):
+        for column, text in cells:
             rows[-1][column] = f"{rows[-1][column]} {text}".strip()
     return rows
+
+
+def _column_starts(lines: list[str]) -> list[int]:
+    """Where the columns start: the cell starts that at least half the lines share."""
+    counts = Counter(start for line in lines for start, _ in _cells(line))
+    return sorted(start for start, count in counts.items() if 2 * count >= len(lines))
+
+
+def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool] | None:
+    """Lines set in columns (two spaces or more between cells, each cell starting where its
+    column starts, three columns or more): the column headers, the rows of cells, and whether
+    the headers stood above a rule of dashes. None when the lines are not such a table.
+
+    Prose never lines its words up in three columns on every line, so wrapped text is not taken
+    for a table. Headers set off their columns are kept as a row of their own, not lost.
+    """
+    if len(lines) < _TABLE_ROWS:
+        return None
+    ruled = [i for i, line in enumerate(lines) if _RULE_LINE.match(line)]
+    head_lines = lines[: ruled[0]] if ruled and ruled[0] <= _HEADER_LINES else []
+    body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
+    starts = _column_starts(body)
+    if len(starts) < _TABLE_COLUMNS or not body:
+        return None
+    rows = _merged(body, starts, _CELL_SLACK)
+    if rows is None or sum(all(row) for row in rows) < _TABLE_ROWS:
+        return None
+    headers = _merged(head_lines, starts, _HEADER_SLACK) if head_lines else None
+    if headers and len(headers) == 1:
+        return headers[0], rows, True
+    loose = [[text for _, text in _cells(line)] for line in head_lines]
+    return [], loose + rows, False
 
 
 def _aligned_tables(
     runs: list[tuple[bool, list[tuple[str, int]]]], base: int
 ) -> tuple[dict[int, tuple[list[str], list[list[str]]]], set[int]]:
-    """Runs of lines set in columns (two spaces or more between cells, each cell starting where
-    its column starts), by run index: the column headers and the rows of cells.
-
-    The headers are the lines above a rule of dashes, or a short run just before set over the
-    same columns ("Status   Pending   Awaited" over "unpacked   never   maybe"). Prose never
-    lines its words up in three columns on every line, so wrapped text is not taken for a table.
-    Indented code (declarations with their comments lined up) stays code. Also returns the runs
-    that are a table's headers.
+    """The runs that are tables set in columns (`table_in_columns`), by run index: the column
+    headers and the rows of cells. A table without a rule takes its headers from a short run
+    just before set over the same columns ("Status   Pending   Awaited" over "unpacked   never
+    maybe"). Indented code (declarations with their comments lined up) stays code. Also returns
+    the runs that are a table's headers.
     """
     tables: dict[int, tuple[list[str], list[list[str]]]] = {}
     header_runs: set[int] = set()
@@ -186,33 +219,23 @@ def _aligned_tables(
         lines = [line for line, _ in run]
         if (
             underlined
-            or len(lines) < _TABLE_ROWS
             or all(_indent(line) >= base + _INDENT_STEP for line in lines)
             or any(is_code_line(line) for line in lines)
         ):
             continue
-        ruled = [i for i, line in enumerate(lines) if _RULE_LINE.match(line)]
-        head_lines = lines[: ruled[0]] if ruled and ruled[0] <= _HEADER_LINES else []
-        body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
-        widest = max(body, key=lambda line: len(_cells(line)), default="")
-        starts = [start for start, _ in _cells(widest)]
-        if len(starts) < _TABLE_COLUMNS:
+        table = table_in_columns(lines)
+        if table is None:
             continue
-        rows = _merged(body, starts, _CELL_SLACK)
-        if rows is None or sum(all(row) for row in rows) < _TABLE_ROWS:
-            continue
-        headers = _merged(head_lines, starts, _HEADER_SLACK) if head_lines else None
-        if not head_lines and n > 0 and not runs[n - 1][0] and n - 1 not in tables:
+        headers, rows, ruled = table
+        if not ruled and not headers and n > 0 and not runs[n - 1][0] and n - 1 not in tables:
             above = [line for line, _ in runs[n - 1][1]]
+            starts = _column_starts(lines)
             if len(above) <= _HEADER_LINES and len(_cells(above[0])) >= _TABLE_COLUMNS:
-                headers = _merged(above, starts, _HEADER_SLACK)
-                if headers and len(headers) == 1:
+                merged = _merged(above, starts, _HEADER_SLACK)
+                if merged and len(merged) == 1:
+                    headers = merged[0]
                     header_runs.add(n - 1)
-        if headers and len(headers) == 1:
-            tables[n] = (headers[0], rows)
-        else:  # headers set off their columns: kept as a row of their own, not lost
-            loose = [[text for _, text in _cells(line)] for line in head_lines]
-            tables[n] = ([], loose + rows)
+        tables[n] = (headers, rows)
     return tables, header_runs
 
 
