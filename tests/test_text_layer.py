@@ -216,6 +216,28 @@ def test_plain_text_table_in_columns_becomes_rows_with_their_headers(tmp_path: P
     assert "State Waiting" not in document.text
 
 
+def test_rst_simple_table_columns_are_marked_out_by_its_rules(tmp_path: Path) -> None:
+    """reStructuredText's simple table: the rule's runs mark out the columns, numbers may stand
+    to the right in theirs, the headers sit between the first two rules, and a line with an
+    empty first column carries on the row above."""
+    text = (
+        "Parcel weights\n==============\n\n"
+        "The depot weighs every parcel class.\n\n"
+        "=============  =====  ======  =========\n"
+        "                 Min     Max  Note\n"
+        "=============  =====  ======  =========\n"
+        "small parcel     0.1     2.0  by hand\n"
+        "large parcel     2.0    30.0  by crane,\n"
+        "                              at noon\n"
+        "=============  =====  ======  =========\n"
+    )
+    document = load(tmp_path, "weights.rst", text)
+    assert [text for kind, text in kinds(document) if kind == "table_row"] == [
+        "small parcel · Min: 0.1 · Max: 2.0 · Note: by hand",
+        "large parcel · Min: 2.0 · Max: 30.0 · Note: by crane, at noon",
+    ]
+
+
 def test_a_box_drawing_is_code_even_where_a_line_of_it_starts_with_words(tmp_path: Path) -> None:
     """A state diagram drawn with box characters is no prose: a line that opens with a label at
     the margin ("(manual)│ ┌───┐") must not start a paragraph that swallows the drawing."""

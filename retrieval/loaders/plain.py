@@ -126,6 +126,8 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
 _CELL = re.compile(r"\S+(?: \S+)*")
 # A line of dashes or equals signs (with spaces) under a table's headers.
 _RULE_LINE = re.compile(r"^[\s=+|-]*[=-]{3,}[\s=+|-]*$")
+# One run of a rule: the extent of one column.
+_RULE_RUN = re.compile(r"[=-]+")
 # A table has at least this many columns and rows: two columns is a list of terms or options.
 _TABLE_COLUMNS = 3
 _TABLE_ROWS = 2
@@ -179,29 +181,62 @@ def _column_starts(lines: list[str]) -> list[int]:
 
 
 def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool] | None:
-    """Lines set in columns (two spaces or more between cells, each cell starting where its
-    column starts, three columns or more): the column headers, the rows of cells, and whether
-    the headers stood above a rule of dashes. None when the lines are not such a table.
+    """Lines set in columns (two spaces or more between cells, three columns or more): the
+    column headers, the rows of cells, and whether the headers stood above a rule of dashes.
+    None when the lines are not such a table.
 
-    Prose never lines its words up in three columns on every line, so wrapped text is not taken
-    for a table. Headers set off their columns are kept as a row of their own, not lost.
+    A rule in runs ("=====  ====  ====", "------  ------") marks out the columns, and a cell
+    belongs to the column it starts in (a number may be set to the right of its column); its
+    headers are the lines above it, or between the first two rules when the table opens with one
+    (reStructuredText's simple tables). Without such a rule each cell must start where its column
+    starts. Prose never lines its words up in three columns on every line, so wrapped text is not
+    taken for a table. Headers set off their columns are kept as a row of their own, not lost.
     """
     if len(lines) < _TABLE_ROWS:
         return None
     ruled = [i for i, line in enumerate(lines) if _RULE_LINE.match(line)]
-    head_lines = lines[: ruled[0]] if ruled and ruled[0] <= _HEADER_LINES else []
-    body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
-    starts = _column_starts(body)
-    if len(starts) < _TABLE_COLUMNS or not body:
-        return None
-    rows = _merged(body, starts, _CELL_SLACK)
+    if ruled and ruled[0] == 0 and len(ruled) >= 2 and ruled[1] - 1 <= _HEADER_LINES:
+        head_lines = lines[1 : ruled[1]]
+        body = [line for line in lines[ruled[1] :] if not _RULE_LINE.match(line)]
+    else:
+        head_lines = lines[: ruled[0]] if ruled and ruled[0] <= _HEADER_LINES else []
+        body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
+    extents = [m.start() for m in _RULE_RUN.finditer(lines[ruled[0]])] if ruled else []
+    if len(extents) >= _TABLE_COLUMNS:
+        rows = _by_extent(body, extents)
+        headers = _by_extent(head_lines, extents) if head_lines else None
+    else:
+        starts = _column_starts(body)
+        if len(starts) < _TABLE_COLUMNS or not body:
+            return None
+        rows = _merged(body, starts, _CELL_SLACK)
+        headers = _merged(head_lines, starts, _HEADER_SLACK) if head_lines else None
     if rows is None or sum(all(row) for row in rows) < _TABLE_ROWS:
         return None
-    headers = _merged(head_lines, starts, _HEADER_SLACK) if head_lines else None
     if headers and len(headers) == 1:
         return headers[0], rows, True
     loose = [[text for _, text in _cells(line)] for line in head_lines]
     return [], loose + rows, False
+
+
+def _by_extent(lines: list[str], starts: list[int]) -> list[list[str]] | None:
+    """Lines as rows of cells, each cell in the column of the rule's run it starts under (a
+    cell may begin a character before its run); a line with nothing in the first column
+    carries on the row above. None when a cell starts left of the first column."""
+    rows: list[list[str]] = []
+    for line in lines:
+        placed = [
+            (max(c for c, start in enumerate(starts) if start <= at + 1), text)
+            for at, text in _cells(line)
+            if at + 1 >= starts[0]
+        ]
+        if len(placed) != len(_cells(line)) or not placed:
+            return None
+        if placed[0][0] == 0 or not rows:
+            rows.append([""] * len(starts))
+        for column, text in placed:
+            rows[-1][column] = f"{rows[-1][column]} {text}".strip()
+    return rows
 
 
 def _aligned_tables(
