@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 
 from retrieval.loaders.assembly import (
     DocumentBuilder,
@@ -159,16 +161,19 @@ def _columns_of(line: str, starts: list[int], slack: int) -> list[tuple[int, str
     return found
 
 
-def _merged(lines: list[str], starts: list[int], slack: int) -> list[list[str]] | None:
-    """Lines as rows of cells by column; a line with nothing in the first column carries on
-    the row above (a cell wrapped onto a second line). None when a line does not fit."""
+def _merged(
+    lines: list[str], place: Callable[[str], list[tuple[int, str]] | None], width: int
+) -> list[list[str]] | None:
+    """Lines as rows of `width` cells, each line's cells put in their columns by `place`; a line
+    with nothing in the first column carries on the row above (a cell wrapped onto a second
+    line). None when a line does not fit."""
     rows: list[list[str]] = []
     for line in lines:
-        cells = _columns_of(line, starts, slack)
-        if cells is None:
+        cells = place(line)
+        if not cells:
             return None
         if cells[0][0] == 0 or not rows:
-            rows.append([""] * len(starts))
+            rows.append([""] * width)
         for column, text in cells:
             rows[-1][column] = f"{rows[-1][column]} {text}".strip()
     return rows
@@ -203,14 +208,16 @@ def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool
         body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
     extents = [m.start() for m in _RULE_RUN.finditer(lines[ruled[0]])] if ruled else []
     if len(extents) >= _TABLE_COLUMNS:
-        rows = _by_extent(body, extents)
-        headers = _by_extent(head_lines, extents) if head_lines else None
+        rows = _merged(body, partial(_under_runs, starts=extents), len(extents))
+        headers = _merged(head_lines, partial(_under_runs, starts=extents), len(extents))
     else:
         starts = _column_starts(body)
         if len(starts) < _TABLE_COLUMNS or not body:
             return None
-        rows = _merged(body, starts, _CELL_SLACK)
-        headers = _merged(head_lines, starts, _HEADER_SLACK) if head_lines else None
+        rows = _merged(body, partial(_columns_of, starts=starts, slack=_CELL_SLACK), len(starts))
+        headers = _merged(
+            head_lines, partial(_columns_of, starts=starts, slack=_HEADER_SLACK), len(starts)
+        )
     if rows is None or sum(all(row) for row in rows) < _TABLE_ROWS:
         return None
     if headers and len(headers) == 1:
@@ -219,24 +226,15 @@ def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool
     return [], loose + rows, False
 
 
-def _by_extent(lines: list[str], starts: list[int]) -> list[list[str]] | None:
-    """Lines as rows of cells, each cell in the column of the rule's run it starts under (a
-    cell may begin a character before its run); a line with nothing in the first column
-    carries on the row above. None when a cell starts left of the first column."""
-    rows: list[list[str]] = []
-    for line in lines:
-        placed = [
-            (max(c for c, start in enumerate(starts) if start <= at + 1), text)
-            for at, text in _cells(line)
-            if at + 1 >= starts[0]
-        ]
-        if len(placed) != len(_cells(line)) or not placed:
-            return None
-        if placed[0][0] == 0 or not rows:
-            rows.append([""] * len(starts))
-        for column, text in placed:
-            rows[-1][column] = f"{rows[-1][column]} {text}".strip()
-    return rows
+def _under_runs(line: str, starts: list[int]) -> list[tuple[int, str]] | None:
+    """The cells of `line` by column, each in the column of the rule's run it starts under (a
+    cell may begin a character before its run). None when a cell starts left of the first."""
+    cells = _cells(line)
+    if any(at + 1 < starts[0] for at, _ in cells):
+        return None
+    return [
+        (max(c for c, start in enumerate(starts) if start <= at + 1), text) for at, text in cells
+    ]
 
 
 def _aligned_tables(
@@ -266,7 +264,9 @@ def _aligned_tables(
             above = [line for line, _ in runs[n - 1][1]]
             starts = _column_starts(lines)
             if len(above) <= _HEADER_LINES and len(_cells(above[0])) >= _TABLE_COLUMNS:
-                merged = _merged(above, starts, _HEADER_SLACK)
+                merged = _merged(
+                    above, partial(_columns_of, starts=starts, slack=_HEADER_SLACK), len(starts)
+                )
                 if merged and len(merged) == 1:
                     headers = merged[0]
                     header_runs.add(n - 1)
