@@ -216,6 +216,43 @@ def test_plain_text_table_in_columns_becomes_rows_with_their_headers(tmp_path: P
     assert "State Waiting" not in document.text
 
 
+def test_rst_readme_badges_directive_options_and_rules_are_markup(tmp_path: Path) -> None:
+    """A package README opens with badges (substitution references) before its title; a
+    directive's options are indented under it by three spaces; a table's rule is no sentence.
+    None of them is prose, and the title is the first underlined heading after the badges. A
+    note's body is prose."""
+    text = (
+        "|Logo|\n\n"
+        "gizmo\n=====\n\n"
+        "|Build| |Coverage| |Downloads|\n\n"
+        "Gizmo counts parcels in the depot every hour.\n\n"
+        ".. |Logo| image:: https://example.org/logo.png\n"
+        "   :target: https://example.org\n\n"
+        ".. note::\n"
+        "   The count runs even at night.\n\n"
+        "Sizes, one row under a rule:\n\n"
+        "  Size    Price   Days\n"
+        "  ------  ------  ----\n"
+        "  small   3 EUR   2\n\n"
+        "Weights\t\tfor\tparcels\n"
+        "------\t\t---\t-------\n"
+        "light\t\tby\thand\n"
+    )
+    document = load(tmp_path, "README.rst", text)
+    assert document.title == "gizmo"
+    assert answers(document) == [
+        "Gizmo counts parcels in the depot every hour.",
+        "The count runs even at night.",
+        "Sizes, one row under a rule:",
+        "Size: small · Price: 3 EUR · Days: 2",
+        "Weights: light · for: by · parcels: hand",
+    ]
+    assert (
+        "code",
+        ".. |Logo| image:: https://example.org/logo.png\n   :target: https://example.org",
+    ) in (kinds(document))
+
+
 def test_rst_simple_table_columns_are_marked_out_by_its_rules(tmp_path: Path) -> None:
     """reStructuredText's simple table: the rule's runs mark out the columns, numbers may stand
     to the right in theirs, the headers sit between the first two rules, and a line with an

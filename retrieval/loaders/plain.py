@@ -31,6 +31,9 @@ _INDENT_STEP = 4
 # reStructuredText's explicit markup (".. image:: …", ".. _target: …", ".. note::", comments):
 # searchable, never prose; its indented options and body follow it as its block.
 _EXPLICIT_MARKUP = re.compile(r"^\s*\.\.(?:\s|$)")
+# A line of nothing but reStructuredText substitution references (a README's badges: "|Build|
+# |Coverage|"), or a rule of a table's borders: markup, never prose, a heading or a title.
+_SUBSTITUTIONS = re.compile(r"^\s*(?:\|[^|\s][^|]*\|_{0,2}\s*)+$")
 # Files whose lines run longer than this are not hard-wrapped: each line is its own paragraph.
 _MAX_WRAP = 132
 # Nor are files of only short lines (a list of names, a poem): too narrow to have been wrapped.
@@ -112,8 +115,10 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
         literal = not underlined and run[-1][0].rstrip().endswith("::")
         if underlined:
             heading = " ".join(text for text, _ in run)
-            if n == 0 and not builder.title:
-                builder.title = " ".join(heading.split())  # the file opens with it: its title
+            opens = all(_is_markup([line for line, _ in runs[m][1]]) for m in range(n))
+            if opens and not builder.title:
+                # The file opens with it (after badges or directives at most): its title.
+                builder.title = " ".join(heading.split())
             builder.heading(heading, page_marks=[(0, run[0][1])])
             continue
         around = [runs[m][1][0][0] for m in (n - 1, n + 1) if 0 <= m < len(runs)]
@@ -197,6 +202,7 @@ def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool
     starts. Prose never lines its words up in three columns on every line, so wrapped text is not
     taken for a table. Headers set off their columns are kept as a row of their own, not lost.
     """
+    lines = [line.expandtabs() for line in lines]  # tabs line cells up as a terminal shows them
     if len(lines) < _TABLE_ROWS:
         return None
     ruled = [i for i, line in enumerate(lines) if _RULE_LINE.match(line)]
@@ -218,10 +224,13 @@ def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool
         headers = _merged(
             head_lines, partial(_columns_of, starts=starts, slack=_HEADER_SLACK), len(starts)
         )
-    if rows is None or sum(all(row) for row in rows) < _TABLE_ROWS:
+    if rows is None:
         return None
-    if headers and len(headers) == 1:
+    full = sum(all(row) for row in rows)
+    if headers and len(headers) == 1 and full >= 1:  # headers over a rule: one row will do
         return headers[0], rows, True
+    if full < _TABLE_ROWS:
+        return None
     loose = [[text for _, text in _cells(line)] for line in head_lines]
     return [], loose + rows, False
 
@@ -274,6 +283,15 @@ def _aligned_tables(
     return tables, header_runs
 
 
+def _is_markup(lines: list[str]) -> bool:
+    """Whether lines are all reStructuredText markup: explicit markup (".. image::"),
+    substitution references (badges) or rules of a table's borders."""
+    return all(
+        _EXPLICIT_MARKUP.match(line) or _SUBSTITUTIONS.match(line) or _RULE_LINE.match(line)
+        for line in lines
+    )
+
+
 def _ends_sentence(line: str) -> bool:
     """Whether a line ends a sentence (or a lead-in to what follows: "as follows:")."""
     return line.rstrip().rstrip("\"')\u201d").endswith((".", "!", "?", ":"))
@@ -316,6 +334,7 @@ def _flush(
     kind = "paragraph"
     item_indent = 0  # where the current list item's bullet stands
     hanging = False  # the paragraph's lines after its first are indented (a hanging indent)
+    markup: int | None = None  # the indent of the reStructuredText directive being read
 
     def emit() -> None:
         nonlocal current, hanging
@@ -362,14 +381,20 @@ def _flush(
             continue
         if (
             is_code_line(line)
-            or _EXPLICIT_MARKUP.match(line)
+            or _is_markup([line])
             or (indent >= base + _INDENT_STEP and kind != "list_item")
+            or (markup is not None and indent > markup and line.lstrip().startswith(":"))
         ):
             if kind != "code":
                 emit()
                 kind = "code"
+            # A directive's options are indented under it (":target: …", 3 spaces); its body
+            # (a note's text) is read as any other text.
+            if _EXPLICIT_MARKUP.match(line):
+                markup = indent
             current.append((line, page))
             continue
+        markup = None
         if _BULLET.match(line):
             emit()
             kind = "list_item"
