@@ -144,7 +144,7 @@ class _Walker:
                 self.walk(child)
                 continue
             self.flush()
-            if name not in ("dd", "p", "div", "span"):
+            if name not in ("dd", "p", "div"):
                 self.term = None  # a term goes only with the paragraph its description opens
             if name in _HEADINGS:
                 self.builder.heading(flow(_text_of(child)))
@@ -187,12 +187,11 @@ class _Walker:
         """A `<pre>` block: code, unless it is a table set in columns under a rule of dashes
         (manuals print property tables so), whose rows pair each cell with its header."""
         table = table_in_columns([line for line in text.split("\n") if line.strip()])
-        if table is None or not table[2]:
+        if table is None or table.headed_by != "rule":
             self.builder.add("code", text)
             return
-        headers, rows, _ = table
-        for cells in rows:
-            self.builder.add("table_row", table_row_text(headers, cells), tight=True)
+        for cells in table.rows:
+            self.builder.add("table_row", table_row_text(table.headers, cells), tight=True)
 
     def table(self, table: Any) -> None:
         cells = table.find_all(["th", "td"])

@@ -33,9 +33,9 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[\divxlc]+(?:\s*(?:of|/)\s*\d+)?$", re.
 # A page number in lower-case roman numerals (i to cxxxix), as front matter is numbered. Only a
 # whole word at a line's start or end counts, and only in lower case: "CLI Guide" or "Book II"
 # is a title, while "xii" standing alone at a running line's edge is a page number.
+_ROMAN_PAGE = re.compile(r"(?=[ivxlc])c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 # A number that opens or closes a line: where a running line carries its page's number.
 _EDGE_NUMBER = re.compile(r"^(\d{1,4})\s|\s(\d{1,4})$")
-_ROMAN_PAGE = re.compile(r"(?=[ivxlc])c?(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d")
 # An endnote number a PDF sets as a superscript comes out glued to the sentence it marks:
 # "… in the field.12 Next …", "… billion by 2026.1 The …". Digits right after a sentence's stop
@@ -164,8 +164,6 @@ class _Larger(str):
 class _Display(_Larger):
     """A line in a display font, much larger than the lines before and after it (a chapter or
     side label). Drawn where a paragraph goes on, it is not part of that paragraph's sentence."""
-
-    __slots__ = ()
 
 
 def _typed_lines(lines: list[PageLine], usual: float) -> list[str]:

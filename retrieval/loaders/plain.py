@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 from retrieval.loaders.assembly import (
     DocumentBuilder,
@@ -190,17 +191,28 @@ def _column_starts(lines: list[str]) -> list[int]:
     return sorted(start for start, count in counts.items() if 2 * count >= len(lines))
 
 
-def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool] | None:
-    """Lines set in columns (two spaces or more between cells, three columns or more): the
-    column headers, the rows of cells, and whether the headers stood above a rule of dashes.
-    None when the lines are not such a table.
+class ColumnTable(NamedTuple):
+    """A table set in columns: its headers, its rows of cells, and where the headers came from
+    ("rule": the lines above a rule, or between a table's first two rules; "above": a short run
+    just before the table; "": none)."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    headed_by: str
+
+
+def table_in_columns(lines: list[str], above: list[str] | None = None) -> ColumnTable | None:
+    """Lines set in columns (two spaces or more between cells, three columns or more), or None
+    when they are not such a table.
 
     A rule in runs ("=====  ====  ====", "------  ------") marks out the columns, and a cell
     belongs to the column it starts in (a number may be set to the right of its column); its
     headers are the lines above it, or between the first two rules when the table opens with one
     (reStructuredText's simple tables). Without such a rule each cell must start where its column
-    starts. Prose never lines its words up in three columns on every line, so wrapped text is not
-    taken for a table. Headers set off their columns are kept as a row of their own, not lost.
+    starts, and the headers may be the short run `above` the table, set over the same columns
+    ("Status   Pending   Awaited" over "unpacked   never   maybe"). Prose never lines its words
+    up in three columns on every line, so wrapped text is not taken for a table. Headers set off
+    their columns are kept as a row of their own, not lost.
     """
     lines = [line.expandtabs() for line in lines]  # tabs line cells up as a terminal shows them
     if len(lines) < _TABLE_ROWS:
@@ -214,25 +226,32 @@ def table_in_columns(lines: list[str]) -> tuple[list[str], list[list[str]], bool
         body = [line for line in lines[len(head_lines) :] if not _RULE_LINE.match(line)]
     extents = [m.start() for m in _RULE_RUN.finditer(lines[ruled[0]])] if ruled else []
     if len(extents) >= _TABLE_COLUMNS:
-        rows = _merged(body, partial(_under_runs, starts=extents), len(extents))
-        headers = _merged(head_lines, partial(_under_runs, starts=extents), len(extents))
+        width, cell_place = len(extents), partial(_under_runs, starts=extents)
+        head_place = cell_place
     else:
         starts = _column_starts(body)
         if len(starts) < _TABLE_COLUMNS or not body:
             return None
-        rows = _merged(body, partial(_columns_of, starts=starts, slack=_CELL_SLACK), len(starts))
-        headers = _merged(
-            head_lines, partial(_columns_of, starts=starts, slack=_HEADER_SLACK), len(starts)
-        )
+        width = len(starts)
+        cell_place = partial(_columns_of, starts=starts, slack=_CELL_SLACK)
+        head_place = partial(_columns_of, starts=starts, slack=_HEADER_SLACK)
+    rows = _merged(body, cell_place, width)
     if rows is None:
         return None
     full = sum(all(row) for row in rows)
+    headers = _merged(head_lines, head_place, width)
     if headers and len(headers) == 1 and full >= 1:  # headers over a rule: one row will do
-        return headers[0], rows, True
+        return ColumnTable(headers[0], rows, "rule")
     if full < _TABLE_ROWS:
         return None
+    if not head_lines and above and len(above) <= _HEADER_LINES:
+        over = [line.expandtabs() for line in above]
+        if len(_cells(over[0])) >= _TABLE_COLUMNS:
+            headers = _merged(over, head_place, width)
+            if headers and len(headers) == 1:
+                return ColumnTable(headers[0], rows, "above")
     loose = [[text for _, text in _cells(line)] for line in head_lines]
-    return [], loose + rows, False
+    return ColumnTable([], loose + rows, "")
 
 
 def _under_runs(line: str, starts: list[int]) -> list[tuple[int, str]] | None:
@@ -250,9 +269,8 @@ def _aligned_tables(
     runs: list[tuple[bool, list[tuple[str, int]]]], base: int
 ) -> tuple[dict[int, tuple[list[str], list[list[str]]]], set[int]]:
     """The runs that are tables set in columns (`table_in_columns`), by run index: the column
-    headers and the rows of cells. A table without a rule takes its headers from a short run
-    just before set over the same columns ("Status   Pending   Awaited" over "unpacked   never
-    maybe"). Indented code (declarations with their comments lined up) stays code. Also returns
+    headers and the rows of cells; a run of headers just before a table is offered as its
+    headers. Indented code (declarations with their comments lined up) stays code. Also returns
     the runs that are a table's headers.
     """
     tables: dict[int, tuple[list[str], list[list[str]]]] = {}
@@ -265,21 +283,14 @@ def _aligned_tables(
             or any(is_code_line(line) for line in lines)
         ):
             continue
-        table = table_in_columns(lines)
+        before = n > 0 and not runs[n - 1][0] and n - 1 not in tables
+        above = [line for line, _ in runs[n - 1][1]] if before else None
+        table = table_in_columns(lines, above)
         if table is None:
             continue
-        headers, rows, ruled = table
-        if not ruled and not headers and n > 0 and not runs[n - 1][0] and n - 1 not in tables:
-            above = [line for line, _ in runs[n - 1][1]]
-            starts = _column_starts(lines)
-            if len(above) <= _HEADER_LINES and len(_cells(above[0])) >= _TABLE_COLUMNS:
-                merged = _merged(
-                    above, partial(_columns_of, starts=starts, slack=_HEADER_SLACK), len(starts)
-                )
-                if merged and len(merged) == 1:
-                    headers = merged[0]
-                    header_runs.add(n - 1)
-        tables[n] = (headers, rows)
+        if table.headed_by == "above":
+            header_runs.add(n - 1)
+        tables[n] = (table.headers, table.rows)
     return tables, header_runs
 
 
