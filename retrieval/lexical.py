@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.documents import Chunk
-from retrieval.text.terms import content_terms
+from retrieval.text.terms import ANALYZER_VERSION, content_terms
 
 # Lucene/Anserini's BM25 defaults for passage retrieval, rather than bm25s's 1.5/0.75: chunks are
 # short and of similar length, so length normalisation matters less. On SQuAD as an open corpus
@@ -111,6 +111,7 @@ class LexicalIndex:
             self._retriever.save(str(target / "bm25"))  # type: ignore[attr-defined]
         (target / "chunks.json").write_text(json.dumps(records), encoding="utf-8")
         (target / "stamp").write_text(self.stamp or "", encoding="utf-8")
+        (target / "analyzer").write_text(ANALYZER_VERSION, encoding="utf-8")
         pointer = folder / f"CURRENT.{version}.tmp"
         pointer.write_text(version, encoding="utf-8")
         pointer.replace(folder / "CURRENT")
@@ -137,9 +138,13 @@ class LexicalIndex:
         try:
             records = json.loads((target / "chunks.json").read_text(encoding="utf-8"))
             stamp = (target / "stamp").read_text(encoding="utf-8").strip() or None
+            analyzer = (target / "analyzer").read_text(encoding="utf-8").strip()
         except (OSError, ValueError):
-            # Replaced while we read it, or saved before stamps existed: the caller rebuilds.
+            # Replaced while we read it, or saved before stamps (or analyzer versions) existed:
+            # the caller rebuilds.
             return None
+        if analyzer != ANALYZER_VERSION:
+            return None  # its terms were made by other code than the queries' will be
         chunks = [Chunk.from_metadata(r["chunk_id"], r["text"], r) for r in records]
         if not chunks:
             return cls([], None, stamp)

@@ -190,6 +190,16 @@ def test_a_sentence_that_names_its_subject_only_in_its_heading_answers() -> None
     assert bot.draft(question, hits(unnamed)).text == ""
 
 
+def test_a_camel_case_name_in_the_question_finds_the_same_words_written_apart() -> None:
+    """ "maxAge" in a question is the "max-age" of the text, as "max_age" would be."""
+    kebab = "Provide a max-age in seconds for the cache, defaults to 60."
+    other = "Provide a timeout in seconds for the cache, defaults to 30."
+    text = f"{other} {kebab}"
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    draft = bot.draft(parse_question("What does maxAge default to?"), hits(chunk(text)))
+    assert draft.text.startswith(kebab.rstrip("."))
+
+
 def test_a_field_answers_for_the_heading_it_sits_under_and_its_neighbours_do_not() -> None:
     text = (
         "Type: number\nDefault: 8437\nThe daemon syncs every folder.\n"

@@ -11,11 +11,13 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 
 from retrieval.config import PathSettings, RetrievalSettings
+from retrieval.documents import Chunk
 from retrieval.hybrid import HybridSearcher, reciprocal_rank_fusion
 from retrieval.index import CorpusIndex
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import load_document
 from retrieval.passages import passage_texts
+from retrieval.text.terms import content_terms
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
@@ -201,3 +203,26 @@ def test_a_dense_query_returns_distinct_chunks_however_many_passages_match(
     assert len(ranked) == total and len({chunk_id for chunk_id, _ in ranked}) == total
     distances = [distance for _, distance in ranked]
     assert distances == sorted(distances)
+
+
+@pytest.mark.parametrize(
+    ("written", "terms"),
+    [
+        ("maxAge", ["max", "age"]),
+        ("max-age max_age", ["max", "age", "max", "age"]),
+        ("parameterLimit", ["paramet", "limit"]),
+        ("HTTPServer's", ["http", "server"]),
+        ("XMLHttpRequest", ["xml", "http", "request"]),
+        ("APIs getURLs", ["api", "get", "url"]),  # an acronym's plural is one word
+        ("iOS eBay McDonald", ["io", "ebay", "mcdonald"]),  # no word in a one-letter prefix
+    ],
+)
+def test_a_camel_case_identifier_is_the_words_it_joins(written: str, terms: list[str]) -> None:
+    assert content_terms(written) == terms
+
+
+def test_bm25_finds_a_camel_case_name_written_with_a_hyphen() -> None:
+    texts = ["Provide a max-age for caching.", "Provide a timeout for caching.", "Ports."]
+    chunks = [Chunk(f"c{i}", "doc.md", "Doc", i, 0, len(t), t) for i, t in enumerate(texts)]
+    found = LexicalIndex.build(chunks).search("Which option sets maxAge?", 3)
+    assert [chunk.chunk_id for chunk, _ in found] == ["c0"]

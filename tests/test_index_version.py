@@ -119,6 +119,27 @@ def test_a_cache_saved_before_stamps_existed_is_rebuilt(corpus: Path, tmp_path: 
     assert len(lexical.chunks) == reader.store.count()
 
 
+def test_a_cache_saved_by_another_analyzer_is_rebuilt(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BM25 cache whose terms older code made (before camelCase words were split, say) is not
+    searched with today's query terms: it is rebuilt from the store's chunk texts."""
+    embeddings = WordOverlapEmbeddings()
+    open_index(embeddings).ingest(corpus)
+    cache = tmp_path / "reader-cache"
+    reader = reader_index(embeddings, cache)
+    stamp = reader.store.version()[0]
+    LexicalIndex.build(reader.store.all_chunks()[:3], stamp=stamp).save(cache)
+    assert LexicalIndex.load(cache) is not None
+    monkeypatch.setattr("retrieval.lexical.ANALYZER_VERSION", "a later one")
+
+    assert LexicalIndex.load(cache) is None
+    lexical = reader_index(embeddings, cache).lexical()
+
+    assert len(lexical.chunks) == reader.store.count() > 3
+    assert LexicalIndex.load(cache) is not None, "saved again under the analyzer of today"
+
+
 class FailingEmbeddings(WordOverlapEmbeddings):
     """Fails on the second batch, as a crash mid-ingest would stop it."""
 

@@ -28,15 +28,16 @@ def _stemmer() -> object:
     return Stemmer.Stemmer("english")
 
 
+def _tokens(text: str) -> list[str]:
+    """Word tokens as written, possessives folded ("China's" -> "China")."""
+    return [
+        token[:-2] if token[-2:].lower() in ("'s", "’s") else token for token in _WORD.findall(text)
+    ]
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens, possessives folded ("China's" -> "china")."""
-    out = []
-    for token in _WORD.findall(text):
-        token = token.lower().replace("’", "'")
-        if token.endswith("'s"):
-            token = token[:-2]
-        out.append(token)
-    return out
+    return [token.lower().replace("’", "'") for token in _tokens(text)]
 
 
 @lru_cache(maxsize=65536)
@@ -107,6 +108,32 @@ _IRREGULAR = {
 }
 
 
+# Where a camelCase or PascalCase identifier's words meet ("maxAge", "parameterLimit",
+# "HTTPServer"), and the words themselves; an acronym's plural is one word ("APIs", "getURLs"),
+# and a one-letter prefix makes no word ("iOS", "eBay").
+_CAMEL = re.compile(r"[a-z]{2}[A-Z]|[A-Z]{2}[a-z]")
+_CAMEL_PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+# Bumped whenever content_terms changes what it returns for some text: a BM25 index saved with
+# another version is rebuilt from its chunks' texts, not searched with terms it never held.
+ANALYZER_VERSION = "2"
+
+
+def _stem_word(word: str) -> str:
+    return stem(_IRREGULAR.get(word, word))
+
+
 def content_terms(text: str) -> list[str]:
-    """Stemmed words without stopwords: what BM25 indexes and what coverage is measured in."""
-    return [stem(_IRREGULAR.get(word, word)) for word in words(text) if word not in STOPWORDS]
+    """Stemmed words without stopwords: what BM25 indexes and what coverage is measured in.
+
+    An identifier written in camelCase gives its words, as one in snake_case or kebab-case
+    already does: "maxAge", "max_age" and "max-age" are all "max age".
+    """
+    out: list[str] = []
+    for token in _tokens(text):
+        if _CAMEL.search(token):
+            parts = [part.lower() for part in _CAMEL_PART.findall(token)]
+        else:
+            parts = [token.lower().replace("’", "'")]
+        out += [_stem_word(part) for part in parts if part not in STOPWORDS]
+    return out
