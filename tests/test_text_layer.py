@@ -407,6 +407,28 @@ def test_utf16_and_cp1252_files_are_read(tmp_path: Path, encoding: str, text: st
     assert load(tmp_path, "n.txt", text.encode(encoding)).text == text
 
 
+def test_a_page_saved_from_a_terminal_is_read_without_its_formatting(tmp_path: Path) -> None:
+    """`man` output kept with its formatting: escape sequences (bold, underline, colour, links)
+    and overstrikes (bold "x\bx", underline "_\bx" or "x\b_", the bullet "+\bo")."""
+    bold = "".join(f"{c}\b{c}" for c in "NAME")
+    underlined = "".join(f"_\b{c}" for c in "/etc/fstab")
+    after = "".join(f"{c}\b_" for c in "mount")
+    text = (
+        f"{bold}\n\n"
+        f"The \x1b[1mmount\x1b[22m table is read from {underlined} at boot.\n\n"
+        f"+\bo Run {after} to see it, in \x1b[38;5;196mred\x1b[0m when it fails.\n\n"
+        "See \x1b]8;;https://example.org\x1b\\the manual\x1b]8;;\x1b\\ for more.\n"
+    )
+    document = load(tmp_path, "mount.txt", text)
+    assert "\x1b" not in document.text and "\b" not in document.text
+    assert answers(document) == [
+        "The mount table is read from /etc/fstab at boot.",
+        "Run mount to see it, in red when it fails.",
+        "See the manual for more.",
+    ]
+    assert ("list_item", "Run mount to see it, in red when it fails.") in kinds(document)
+
+
 # --- Markdown ------------------------------------------------------------------------------
 
 
