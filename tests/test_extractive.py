@@ -482,6 +482,21 @@ def test_a_count_under_a_heading_that_names_the_counted_thing_answers() -> None:
     assert not adds_answer(question, other, "number", heading="Worker threads")
 
 
+def test_a_short_sentence_answers_for_the_heading_it_sits_under() -> None:
+    """Reference pages state an option's default in a sentence too short to name the option;
+    the heading names it ("parameterLimit" … "Defaults to 1000.")."""
+    text = (
+        "The option controls how many fields a form may hold. "
+        "Forms with more get a 413 reply. Defaults to 1000."
+    )
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    question = parse_question("What is the default field limit?")
+    headed = Chunk("c0", "api.md", "API", 0, 0, len(text), text, section="fieldLimit")
+    assert bot.draft(question, hits(headed)).text.startswith("Defaults to 1000")
+    # Without a heading nothing says what the 1000 is: it is no answer on its own.
+    assert "Defaults to 1000" not in bot.draft(question, hits(chunk(text))).text
+
+
 def test_a_lead_in_at_a_chunks_end_gives_way_to_the_chunk_that_holds_its_list() -> None:
     # Overlapping chunks: the first ends on the lead-in, the second holds it with its list.
     lead_in = "The harbour of the old town has three gates:"

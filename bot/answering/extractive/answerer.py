@@ -190,12 +190,22 @@ def overlap(a: Candidate, b: Candidate) -> bool:
     return a.chunk.source == b.chunk.source and bool(set(a.spans) & set(b.spans))
 
 
+def headed(sentence: str, heading: str) -> bool:
+    """Whether the sentence states a fact about the thing its heading names: a field, or a
+    sentence too short to name it ("Defaults to 1000." under "parameterLimit")."""
+    if not heading:
+        return False
+    return is_field(sentence) or (
+        len(words(sentence)) < _MIN_SENTENCE_WORDS and sentence.rstrip().endswith(".")
+    )
+
+
 def read_as(chunk: Chunk, start: int, end: int) -> str:
-    """A sentence as it is scored: a field with the heading that names its subject before it
-    ("cache.size: Default: 64"), any other sentence as it stands."""
+    """A sentence as it is scored: one about the thing its heading names with that heading
+    before it ("cache.size: Default: 64"), any other sentence as it stands."""
     sentence = chunk.text[start - chunk.start : end - chunk.start]
     section = chunk.section_at(start)
-    return f"{section}: {sentence}" if section and is_field(sentence) else sentence
+    return f"{section}: {sentence}" if headed(sentence, section) else sentence
 
 
 class ExtractiveAnswerer:
@@ -435,10 +445,15 @@ class ExtractiveAnswerer:
     @staticmethod
     def fits(question: str, sentence: str, answer_type: str | None, heading: str = "") -> bool:
         """Whether the sentence could answer the question: a value of the asked type, the
-        asked-about speaker or office, and more than a fragment (a field is not one) or a
-        question (an FAQ's). `heading` is the one the sentence sits under."""
+        asked-about speaker or office, and more than a fragment (a field is not one, nor a short
+        sentence under the heading that names its subject) or a question (an FAQ's). `heading`
+        is the one the sentence sits under."""
         return (
-            (len(words(sentence)) >= _MIN_SENTENCE_WORDS or is_field(sentence))
+            (
+                len(words(sentence)) >= _MIN_SENTENCE_WORDS
+                or is_field(sentence)
+                or headed(sentence, heading)
+            )
             and not is_question(sentence)
             and adds_answer(question, sentence, answer_type, heading)
             and not speaker_conflict(question, sentence)
