@@ -497,6 +497,21 @@ def test_a_short_sentence_answers_for_the_heading_it_sits_under() -> None:
     assert "Defaults to 1000" not in bot.draft(question, hits(chunk(text))).text
 
 
+def test_the_next_sentence_is_quoted_when_it_holds_what_the_best_one_lacks() -> None:
+    """The topic in one sentence, the detail asked for in the next one of the same paragraph."""
+    best = "Sets the maximum depth of the template stack before the processor gives up."
+    detail = "The default is 3000."
+    text = f"{best} {detail}\n\nTemplates are read once. Their depth is checked on each call."
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    question = parse_question("What is the default maximum depth of the template stack?")
+    assert bot.draft(question, hits(chunk(text))).text == f"{best} [1] {detail} [1]"
+    # Not one from the next paragraph, nor one that adds no term the best lacks.
+    apart = f"{best}\n\n{detail}"
+    assert bot.draft(question, hits(chunk(apart))).text == f"{best} [1]"
+    same = f"{best} The stack depth is checked on each call."
+    assert bot.draft(question, hits(chunk(same))).text == f"{best} [1]"
+
+
 def test_a_lead_in_at_a_chunks_end_gives_way_to_the_chunk_that_holds_its_list() -> None:
     # Overlapping chunks: the first ends on the lead-in, the second holds it with its list.
     lead_in = "The harbour of the old town has three gates:"

@@ -315,6 +315,9 @@ class ExtractiveAnswerer:
                 f"similarity {best.similarity:.2f}"
             )
         chosen = [best]
+        follow = self.follow_on(best, candidates, terms)
+        if follow is not None and len(best.sentences) + len(follow.sentences) <= budget:
+            chosen.append(follow)
         for other in candidates[:RUNNERS_UP]:
             # The budget counts sentences: a quote that reaches back spends one more.
             if sum(len(c.sentences) for c in chosen) + len(other.sentences) > budget:
@@ -331,6 +334,32 @@ class ExtractiveAnswerer:
             ):
                 chosen.append(other)
         return chosen, None
+
+    @staticmethod
+    def follow_on(
+        best: Candidate, candidates: Sequence[Candidate], terms: list[str]
+    ) -> Candidate | None:
+        """The sentence right after the best one in its paragraph, when it holds a question
+        term the best one lacks ("Adjust the maximum depth of the stack." "The default is
+        3000."): the paragraph's topic is in the first, the detail asked for in the next."""
+        missing = {t for t in terms if t not in best.covered}
+        if not missing:
+            return None
+        spans = best.chunk.answer_spans()
+        try:
+            at = spans.index(best.spans[-1])
+        except ValueError:
+            return None
+        if at + 1 >= len(spans):
+            return None
+        following = spans[at + 1]
+        gap = best.chunk.text[best.end - best.chunk.start : following[0] - best.chunk.start]
+        if "\n" in gap:
+            return None
+        for other in candidates:
+            if other.chunk is best.chunk and other.spans == (following,):
+                return other if other.covered & missing else None
+        return None
 
     def qualifies(self, candidate: Candidate) -> bool:
         """Whether a sentence covers enough of the question, or is similar enough, to answer."""
