@@ -319,7 +319,7 @@ def test_rst_overlined_titles_and_explicit_markup(tmp_path: Path) -> None:
     # it is indented, are markup and code: searchable, never an answer.
     assert answers(document) == [
         "Gizmo counts the parcels of the small town office every hour.",
-        "Basic example::",
+        "Basic example:",  # reStructuredText's "::" introducing a listing reads as ":"
     ]
     assert ("code", "gizmo.count(every='hour')") in kinds(document)
 
@@ -427,6 +427,49 @@ def test_a_page_saved_from_a_terminal_is_read_without_its_formatting(tmp_path: P
         "See the manual for more.",
     ]
     assert ("list_item", "Run mount to see it, in red when it fails.") in kinds(document)
+
+
+def test_restructuredtext_inline_markup_shows_only_its_text(tmp_path: Path) -> None:
+    text = (
+        "Harbour tools\n=============\n\n"
+        "The ``moor`` command raises a *MooringError* when the **tide** is out\n"
+        "at the berth; see `Tide tables`_, :func:`harbour.tide` and the notes in\n"
+        "`the almanac <https://example.org/a>`_ for the hours of each harbour.\n\n"
+        "``Berths``\n----------\n\n"
+        "Run it like this::\n\n    moor --berth 4\n\n"
+        "Or with a pilot ::\n\n    moor --pilot\n\n"
+        "::\n\n    moor --help\n\n"
+        "A fee of 2*3*4 units, or * per boat, is paid on *args.\n"
+    )
+    document = load(tmp_path, "tools.rst", text)
+    assert answers(document) == [
+        "The moor command raises a MooringError when the tide is out at the berth; see "
+        "Tide tables, harbour.tide and the notes in the almanac for the hours of each harbour.",
+        "Run it like this:",  # a lead-in, with the reStructuredText "::" read as ":"
+        "Or with a pilot",  # " ::" after a space is left out, and the lead-in is no heading
+        "A fee of 2*3*4 units, or * per boat, is paid on *args.",  # no markup: kept as written
+    ]
+    assert ("heading", "Berths") in kinds(document)
+    paragraphs = [t for k, t in kinds(document) if k == "paragraph"]
+    assert "Run it like this:" in paragraphs and "Or with a pilot" in paragraphs
+    assert "::" not in document.text.replace("moor --", "")
+    assert [t for k, t in kinds(document) if k == "code"] == [
+        "moor --berth 4",
+        "moor --pilot",
+        "moor --help",
+    ]
+
+
+def test_a_page_mark_moves_with_the_markup_taken_out_before_it(tmp_path: Path) -> None:
+    pages = [
+        "The ``moor`` command and the **tide** table are\n",
+        "read at dawn by the *harbour* master.\n",
+        "Boats leave at noon.\n",
+    ]
+    document = load(tmp_path, "log.txt", "\f".join(pages))
+    assert "The moor command and the tide table are read at dawn" in document.text
+    assert document.page_at(document.text.index("read at dawn")) == 2
+    assert document.page_at(document.text.index("are read")) == 1
 
 
 # --- Markdown ------------------------------------------------------------------------------

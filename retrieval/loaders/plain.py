@@ -35,6 +35,20 @@ _EXPLICIT_MARKUP = re.compile(r"^\s*\.\.(?:\s|$)")
 # A line of nothing but reStructuredText substitution references (a README's badges: "|Build|
 # |Coverage|"), or a rule of a table's borders: markup, never prose, a heading or a title.
 _SUBSTITUTIONS = re.compile(r"^\s*(?:\|[^|\s][^|]*\|_{0,2}\s*)+$")
+# Inline markup of reStructuredText (and of plain text written the same way): ``literal``,
+# **strong**, *emphasis*, `interpreted`, :role:`text`, `a link <url>`_ and `a reference`_ show
+# their text only. A marker needs text right inside it and no word character right outside it
+# ("2*3*4" and "a * b" are not emphasis).
+_INLINE_MARKUP = (
+    (re.compile(r"(?<![\w`])``(?=\S)(.+?)(?<=\S)``(?![\w`])"), r"\1"),
+    (
+        re.compile(r"(?<![\w:])(?::[\w.+-]+:)?`(?=[^\s`])([^`<]+?)\s*<[^`>]+>`(?:__?)?(?![\w`])"),
+        r"\1",
+    ),
+    (re.compile(r"(?<![\w:`])(?::[\w.+-]+:)?`(?=[^\s`])([^`]+?)(?<=\S)`(?:__?)?(?![\w`])"), r"\1"),
+    (re.compile(r"(?<![\w*])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w*])"), r"\1"),
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])"), r"\1"),
+)
 # Files whose lines run longer than this are not hard-wrapped: each line is its own paragraph.
 _MAX_WRAP = 132
 # Nor are files of only short lines (a list of names, a poem): too narrow to have been wrapped.
@@ -115,7 +129,7 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
             continue
         literal = not underlined and run[-1][0].rstrip().endswith("::")
         if underlined:
-            heading = " ".join(text for text, _ in run)
+            heading = without_inline_markup(" ".join(text for text, _ in run), [])[0]
             opens = all(_is_markup([line for line, _ in runs[m][1]]) for m in range(n))
             if opens and not builder.title:
                 # The file opens with it (after badges or directives at most): its title.
@@ -303,6 +317,22 @@ def _is_markup(lines: list[str]) -> bool:
     )
 
 
+def without_inline_markup(
+    text: str, marks: list[tuple[int, int]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The text without inline markup, and its page marks moved to match."""
+    plain = text
+    for pattern, replacement in _INLINE_MARKUP:
+        plain = pattern.sub(replacement, plain)
+    if plain == text:
+        return text, marks
+    # A mark falls between words: where the text before it ends up is where it moves.
+    moved = [
+        (len(without_inline_markup(text[:at], [])[0]) if at else 0, page) for at, page in marks
+    ]
+    return plain, moved
+
+
 def _ends_sentence(line: str) -> bool:
     """Whether a line ends a sentence (or a lead-in to what follows: "as follows:")."""
     return line.rstrip().rstrip("\"')\u201d").endswith((".", "!", "?", ":"))
@@ -352,16 +382,30 @@ def _flush(
         hanging = False
         if not current:
             return
+        lead_in = False
         if kind == "code":
             text, marks = _code_lines(current)
         else:
             text, marks = join_lines(
                 [(" ".join(line.split()), page) for line, page in current], words
             )
+            text, marks = without_inline_markup(text, marks)
+            lead_in = text.endswith("::")
+            if lead_in:  # reStructuredText's "as follows::" before a listing
+                before = text[:-2]
+                if not before:  # a "::" of its own only introduces the listing
+                    current = []
+                    return
+                text = before + ":" if before.rstrip() == before else before.rstrip()
         block_kind = kind
         # A heading sits at the body's margin, left of it, or centred; a short line indented
         # further is an example, a row of a table or a hanging line of a list item.
-        if block_kind == "paragraph" and len(current) == 1 and looks_like_heading(text):
+        if (
+            block_kind == "paragraph"
+            and len(current) == 1
+            and not lead_in
+            and looks_like_heading(text)
+        ):
             line = current[0][0].rstrip().expandtabs()
             indent = _indent(line)
             if indent <= base or abs(indent - (width - len(line))) <= _CENTRED:
