@@ -59,7 +59,8 @@ class HybridSearcher:
         self.top_k = top_k
 
     def search(self, query: str, k: int | None = None) -> list[ScoredChunk]:
-        """The `k` best chunks for `query` (fewer when the index holds fewer)."""
+        """The `k` best chunks for `query` (fewer when the index holds fewer), by fused rank,
+        with each side's own best among them."""
         k = k or self.top_k
         n = max(self.candidates, k)
         if self.refresh is not None:
@@ -75,9 +76,20 @@ class HybridSearcher:
             if chunk is None:
                 continue  # stored densely but not in the lexical table: stale, skip
             hits.append(ScoredChunk(chunk, score, found_by))
-            if len(hits) == k:
-                break
-        return hits
+        leaders = {ids[0] for ids in (dense_ids, lexical_ids) if ids}
+        kept = hits[:k]
+        for hit in hits[k:]:
+            if hit.chunk.chunk_id in leaders:
+                # Each side's best is kept: one side's first can be the only chunk holding a
+                # rare word of the question ("GIL"), outranked by chunks both sides found.
+                last = max(
+                    (i for i, h in enumerate(kept) if h.chunk.chunk_id not in leaders),
+                    default=None,
+                )
+                if last is not None:
+                    kept[last] = hit
+        kept.sort(key=lambda h: -h.score)
+        return kept
 
 
 class HybridRetriever(BaseRetriever):

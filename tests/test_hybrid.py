@@ -226,3 +226,30 @@ def test_bm25_finds_a_camel_case_name_written_with_a_hyphen() -> None:
     chunks = [Chunk(f"c{i}", "doc.md", "Doc", i, 0, len(t), t) for i, t in enumerate(texts)]
     found = LexicalIndex.build(chunks).search("Which option sets maxAge?", 3)
     assert [chunk.chunk_id for chunk, _ in found] == ["c0"]
+
+
+def test_each_sides_best_chunk_is_kept_though_both_sides_found_others(tmp_path: Path) -> None:
+    """BM25's first chunk may be the only one holding the question's rare word; chunks that
+    both sides found further down outrank it in the fusion, but it is kept."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a", "b", "c"):
+        (corpus / f"{name}.txt").write_text(f"Harbour harbour harbour news {name}.\n")
+    (corpus / "x.txt").write_text("Quillwort grows by the pond. Quillwort is green.\n")
+    (corpus / "y.txt").write_text("The bakery opens at nine.\n")
+    index = CorpusIndex.open(PathSettings(), RetrievalSettings(), WordOverlapEmbeddings())
+    index.ingest(corpus)
+    searcher = index.searcher()
+    searcher.candidates = 3
+    query = "Where is the quillwort harbour?"
+    vector = searcher.embeddings.embed_query(query)
+    dense = [chunk_id for chunk_id, _ in searcher.store.query(vector, 3)]
+    bm25 = [chunk.chunk_id for chunk, _ in searcher.lexical.search(query, 3)]
+    fused = reciprocal_rank_fusion({"dense": dense, "bm25": bm25})
+    quillwort = next(i for i, (_, _, found) in enumerate(fused) if found.get("bm25") == 1)
+    assert quillwort == 2, "fused, BM25's first comes third: behind two that both sides found"
+
+    hits = searcher.search(query, 2)
+    assert [h.chunk.source for h in hits].count("x.txt") == 1
+    assert len(hits) == 2
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
