@@ -460,6 +460,29 @@ def test_restructuredtext_inline_markup_shows_only_its_text(tmp_path: Path) -> N
     ]
 
 
+def test_a_restructuredtext_csv_table_is_read_as_rows(tmp_path: Path) -> None:
+    text = (
+        "Ferries\n=======\n\n"
+        ".. csv-table:: Crossings\n"
+        '   :header: "route", "boat", "minutes"\n'
+        "   :widths: 20, 10, 10\n\n"
+        '   "North quay", "**Elsa**", 40\n'
+        '   "South quay", "Marit", "55, or 70 in\n   winter"\n\n'
+        ".. csv-table::\n   :header-rows: 1\n\n"
+        "   fee, paid at\n   12, the office\n\n"
+        "Tickets are sold on board.\n"
+    )
+    document = load(tmp_path, "ferries.rst", text)
+    rows = [t for k, t in kinds(document) if k == "table_row"]
+    assert rows == [
+        "route: North quay · boat: Elsa · minutes: 40",
+        "route: South quay · boat: Marit · minutes: 55, or 70 in winter",
+        "fee: 12 · paid at: the office",
+    ]
+    assert answers(document)[-1] == "Tickets are sold on board."
+    assert not any("csv-table" in sentence for sentence in answers(document))
+
+
 def test_a_page_mark_moves_with_the_markup_taken_out_before_it(tmp_path: Path) -> None:
     pages = [
         "The ``moor`` command and the **tide** table are\n",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -49,6 +51,10 @@ _INLINE_MARKUP = (
     (re.compile(r"(?<![\w*])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w*])"), r"\1"),
     (re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])"), r"\1"),
 )
+# reStructuredText's table written as CSV: the directive and its options (":header: …",
+# ":header-rows: 1"), then its rows, indented under it after a blank line.
+_CSV_TABLE = re.compile(r"^(\s*)\.\.\s+csv-table::")
+_DIRECTIVE_OPTION = re.compile(r"^\s*:([\w-]+):\s*(.*)$")
 # Files whose lines run longer than this are not hard-wrapped: each line is its own paragraph.
 _MAX_WRAP = 132
 # Nor are files of only short lines (a list of names, a poem): too narrow to have been wrapped.
@@ -113,8 +119,14 @@ def read_plain(text: str, builder: DocumentBuilder) -> None:
     if paragraph:
         runs.append((False, paragraph))
     literal = False  # the run before ended with "::": indented runs after it are a listing
+    csv_table: _CsvTable | None = None  # a csv-table directive whose rows come next
     tables, header_runs = _aligned_tables(runs, base)
     for n, (underlined, run) in enumerate(runs):
+        if csv_table is not None and all(_indent(line) > csv_table.indent for line, _ in run):
+            for row in csv_table.rows([line for line, _ in run]):
+                builder.add("table_row", row, page_marks=[(0, run[0][1])], tight=True)
+            continue
+        csv_table = _CsvTable.opened_by([line for line, _ in run])
         if n in tables:
             headers, rows = tables[n]
             for cells in rows:
@@ -306,6 +318,46 @@ def _aligned_tables(
             header_runs.add(n - 1)
         tables[n] = (table.headers, table.rows)
     return tables, header_runs
+
+
+class _CsvTable(NamedTuple):
+    """A reStructuredText csv-table directive: where it stands, its headers, and how many of
+    its rows are headers too."""
+
+    indent: int
+    headers: list[str]
+    header_rows: int
+
+    @classmethod
+    def opened_by(cls, lines: list[str]) -> _CsvTable | None:
+        """The directive these lines hold (with its options), or None."""
+        match = _CSV_TABLE.match(lines[0]) if lines else None
+        if match is None:
+            return None
+        options = {m[1]: m[2] for m in map(_DIRECTIVE_OPTION.match, lines[1:]) if m}
+        headers = _csv_rows([options["header"]])[0] if options.get("header") else []
+        rows = options.get("header-rows", "0").strip()
+        return cls(len(match[1]), headers, int(rows) if rows.isdigit() else 0)
+
+    def rows(self, lines: list[str]) -> list[str]:
+        """The directive's body rows as `Header: cell · …` (header rows name the columns)."""
+        rows = _csv_rows(lines)
+        headers = self.headers or (rows[0] if self.header_rows else [])
+        return [table_row_text(headers, cells) for cells in rows[self.header_rows :] if cells]
+
+
+def _csv_rows(lines: list[str]) -> list[list[str]]:
+    """CSV lines (a quoted cell may span lines, read as one) as rows of cells without inline
+    markup."""
+    reader = csv.reader(
+        io.StringIO("\n".join(line.strip() for line in lines)), skipinitialspace=True
+    )
+    try:
+        return [
+            [without_inline_markup(" ".join(cell.split()), [])[0] for cell in row] for row in reader
+        ]
+    except csv.Error:
+        return []
 
 
 def _is_markup(lines: list[str]) -> bool:
