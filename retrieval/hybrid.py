@@ -76,20 +76,13 @@ class HybridSearcher:
             if chunk is None:
                 continue  # stored densely but not in the lexical table: stale, skip
             hits.append(ScoredChunk(chunk, score, found_by))
+        # Each side's best is kept: one side's first can be the only chunk holding a rare word
+        # of the question ("GIL"), outranked by chunks both sides found further down.
         leaders = {ids[0] for ids in (dense_ids, lexical_ids) if ids}
-        kept = hits[:k]
-        for hit in hits[k:]:
-            if hit.chunk.chunk_id in leaders:
-                # Each side's best is kept: one side's first can be the only chunk holding a
-                # rare word of the question ("GIL"), outranked by chunks both sides found.
-                last = max(
-                    (i for i, h in enumerate(kept) if h.chunk.chunk_id not in leaders),
-                    default=None,
-                )
-                if last is not None:
-                    kept[last] = hit
-        kept.sort(key=lambda h: -h.score)
-        return kept
+        leading = [h.chunk.chunk_id for h in hits if h.chunk.chunk_id in leaders][:k]
+        others = [h.chunk.chunk_id for h in hits if h.chunk.chunk_id not in leaders]
+        kept = {*leading, *others[: k - len(leading)]}
+        return [h for h in hits if h.chunk.chunk_id in kept]
 
 
 class HybridRetriever(BaseRetriever):
