@@ -157,3 +157,35 @@ def test_a_file_without_read_permission_is_skipped(tmp_path: Path) -> None:
     assert [(s.source, s.reason) for s in skipped] == [
         ("locked.txt", "cannot read it (Permission denied)")
     ]
+
+
+def test_a_file_without_a_suffix_is_read_by_what_its_bytes_hold(tmp_path: Path) -> None:
+    """README, LICENSE, "GPL-3" or "notes.2024": a name without a real suffix is read as text,
+    HTML or PDF by its first bytes; a binary one is skipped, saying why."""
+    corpus = tmp_path / "corpus"
+    write(corpus / "LICENSE", "Permission is granted to copy this software freely.")
+    write(corpus / "notes.2024", "The roof was fixed in March.")
+    write(corpus / "saved-page", "<!DOCTYPE html><title>Opening hours</title><p>Open at nine.</p>")
+    write(corpus / "scan", make_pdf(["Printed page text."]))
+    write(corpus / "photo", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01")
+
+    documents, skipped = load_corpus(corpus)
+
+    by_source = {d.source: d for d in documents}
+    assert sorted(by_source) == ["LICENSE", "notes.2024", "saved-page", "scan"]
+    assert by_source["LICENSE"].text == "Permission is granted to copy this software freely."
+    assert by_source["saved-page"].title == "Opening hours"
+    assert by_source["saved-page"].text == "Open at nine."
+    assert "Printed page text." in by_source["scan"].text
+    assert [(s.source, "binary" in s.reason) for s in skipped] == [("photo", True)]
+
+
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [("minutes.doc", "save it as .docx or PDF"), ("song.mp3", "citebot reads text, Markdown")],
+)
+def test_an_unreadable_type_is_skipped_with_what_to_do(tmp_path: Path, name: str, fix: str) -> None:
+    write(tmp_path / "corpus" / name, b"\xd0\xcf\x11\xe0 old binary")
+    documents, skipped = load_corpus(tmp_path / "corpus")
+    assert documents == []
+    assert len(skipped) == 1 and fix in skipped[0].reason, skipped

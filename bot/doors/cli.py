@@ -111,6 +111,7 @@ def ingest(ctx: click.Context, path: Path | None, rebuild: bool, quiet: bool) ->
     removed. Unreadable files are skipped with a warning; the rest is still ingested.
     """
     from bot.wiring import open_index, progress_bars
+    from retrieval.loaders import READABLE
 
     settings = settings_of(ctx)
     root = path or settings.paths.corpus_dir
@@ -119,9 +120,7 @@ def ingest(ctx: click.Context, path: Path | None, rebuild: bool, quiet: bool) ->
     print_skipped(report)
     click.echo(report.summary())
     if report.documents_total == 0:
-        raise click.ClickException(
-            f"Nothing could be ingested from '{root}': add .txt, .md, .html or .pdf files."
-        )
+        raise click.ClickException(f"Nothing could be ingested from '{root}': add {READABLE}.")
 
 
 @cli.command()

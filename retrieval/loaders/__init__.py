@@ -22,6 +22,16 @@ HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 PLAIN_SUFFIXES = (".txt", ".text", ".rst")
 SUPPORTED_SUFFIXES = (*PLAIN_SUFFIXES, *MARKDOWN_SUFFIXES, *HTML_SUFFIXES, ".pdf", ".docx", ".csv")
 DEFAULT_MAX_FILE_MB = 20
+# What the skip message and the "nothing ingested" error tell a user to give.
+READABLE = "text, Markdown, reStructuredText, HTML, PDF, Word (.docx) and CSV files"
+# Formats a user may hold that citebot cannot read, with the way to make them readable.
+_CONVERT_HINTS = {
+    ".doc": "save it as .docx or PDF",
+    ".rtf": "save it as .docx, PDF or text",
+    ".odt": "save it as .docx or PDF",
+    ".pages": "export it as .docx or PDF",
+    ".epub": "convert it to HTML or PDF",
+}
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -110,10 +120,18 @@ def iter_corpus(
             yield SkippedFile(source, str(error)), size
 
 
+def sniffed(path: Path) -> bool:
+    """Whether a file is read for what its bytes hold, not its suffix: it has none ("README",
+    "LICENSE", "GPL-3"), or a number stands where a suffix would ("Apache-2.0", "notes.2024")."""
+    return not path.suffix or path.suffix[1:].isdigit()
+
+
 def skip_reason(path: Path, real_root: Path, max_file_mb: float) -> str:
     """Why a file is not read at all (type, a link out of the folder, size), or ''."""
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        return f"unsupported file type '{path.suffix or 'none'}'"
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES and not sniffed(path):
+        fix = _CONVERT_HINTS.get(suffix, f"citebot reads {READABLE}")
+        return f"unsupported file type '{suffix}' ({fix})"
     if path.is_symlink() and path.exists():
         target = path.resolve()
         if not target.is_relative_to(real_root):
@@ -138,7 +156,22 @@ def load_document(path: Path, source: str) -> Document:
         raise UnreadableFileError(f"cannot read it ({error.strerror or error})") from error
     if not data.strip():
         raise UnreadableFileError("it is empty")
+    if sniffed(path) and path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return read_document(data, _sniffed_suffix(data), source, fallback_title=path.name)
     return read_document(data, path.suffix.lower(), source, fallback_title=path.stem)
+
+
+def _sniffed_suffix(data: bytes) -> str:
+    """The suffix a file without one reads as: PDF, Word or HTML by its first bytes, else text
+    (the text decoder refuses binary files)."""
+    head = data[:1024].lstrip()
+    if head.startswith(b"%PDF-"):
+        return ".pdf"
+    if head.startswith(b"PK\x03\x04") and b"word/" in data:
+        return ".docx"
+    if head[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return ".html"
+    return ".txt"
 
 
 def read_document(data: bytes, suffix: str, source: str, fallback_title: str) -> Document:

@@ -12,6 +12,7 @@ from retrieval.loaders.plain import table_in_columns
 _DROPPED = {
     "script", "style", "noscript", "template", "head", "svg", "nav", "footer", "aside", "form",
     "button", "select", "textarea", "iframe", "canvas", "map", "object", "dialog", "menu",
+    "title",  # read as the title; outside a <head> (which HTML lets one leave out) it is no text
 }  # fmt: skip
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 # Classes of page-level navigation and headers on a block (a div, a list; a table's header row
@@ -127,10 +128,10 @@ class _Walker:
             self.builder.add("list_item" if in_item else "paragraph", text, tight=in_item)
 
     def walk(self, node: Any) -> None:
-        from bs4 import Comment, NavigableString, Tag
+        from bs4 import Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 
         for child in node.children:
-            if isinstance(child, Comment):
+            if isinstance(child, (Comment, Declaration, Doctype, ProcessingInstruction)):
                 continue
             if isinstance(child, NavigableString):
                 self.inline.append(str(child))
