@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.documents import Chunk
-from retrieval.text.terms import ANALYZER_VERSION, content_terms
+from retrieval.text.terms import ANALYZER_VERSION, content_terms, initialisms
 
 # Lucene/Anserini's BM25 defaults for passage retrieval, rather than bm25s's 1.5/0.75: chunks are
 # short and of similar length, so length normalisation matters less. On SQuAD as an open corpus
@@ -51,6 +51,12 @@ def search_text(chunk: Chunk) -> str:
     return title_heading(chunk) + chunk.text
 
 
+def index_terms(chunk: Chunk) -> list[str]:
+    """The terms BM25 indexes for a chunk: its search text's, and its title's initials (a
+    question names the "Mozilla Public License" as "the MPL")."""
+    return content_terms(search_text(chunk)) + sorted(initialisms(chunk.title))
+
+
 class LexicalIndex:
     """A BM25 index over chunks; `search` returns (chunk, score) best first."""
 
@@ -70,14 +76,14 @@ class LexicalIndex:
         if not chunks:
             return cls([], None, stamp)
         retriever = _bm25s().BM25(k1=BM25_K1, b=BM25_B)
-        corpus = [content_terms(search_text(chunk)) or ["\x00empty"] for chunk in chunks]
+        corpus = [index_terms(chunk) or ["\x00empty"] for chunk in chunks]
         retriever.index(corpus, show_progress=False)
         return cls(chunks, retriever, stamp)
 
     def document_frequency(self, term: str) -> int:
         """How many chunks contain the (stemmed) term."""
         if self._df is None:
-            self._df = Counter(t for c in self.chunks for t in set(content_terms(search_text(c))))
+            self._df = Counter(t for c in self.chunks for t in set(index_terms(c)))
         return self._df.get(term, 0)
 
     def chunk(self, chunk_id: str) -> Chunk | None:

@@ -17,7 +17,7 @@ from bot.answering.extractive.answerer import ExtractiveAnswerer, is_field
 from bot.answering.question import parse_question
 from retrieval.documents import Chunk, ScoredChunk
 from retrieval.embeddings import NamedEmbeddings
-from retrieval.text.terms import content_terms
+from retrieval.text.terms import content_terms, initialisms
 
 QUOTED_SMITH = (
     "After meeting his counterpart Adm. Lena Okafor late on March 3 at the talks, "
@@ -559,3 +559,25 @@ def test_a_question_in_the_text_is_no_answer() -> None:
     assert [c.text for c in found] == [
         "A: The harbour master sets the winter timetable in October."
     ]
+
+
+def test_a_question_that_names_a_document_by_its_initials_is_answered_from_that_document() -> None:
+    """ "The HSR" is the "Harbour Speed Rules": its sentence answers, not the same sentence of a
+    document ranked above it that the question does not name."""
+    rule = "Vessels must keep below 6 knots inside the harbour."
+    other = "Vessels must keep below 10 knots inside the harbour."
+    notice = Chunk("c0", "notice.txt", "Fishing Quota Notice", 0, 0, len(other), other)
+    rules = Chunk("c1", "rules.txt", "Harbour Speed Rules", 0, 0, len(rule), rule)
+    frequency: dict[str, int] = {}
+    for c in (notice, rules):
+        for term in set(content_terms(f"{c.title}\n{c.text}")) | initialisms(c.title):
+            frequency[term] = frequency.get(term, 0) + 1
+    bot = ExtractiveAnswerer(
+        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=2
+    )
+    question = parse_question(
+        "Below what speed must vessels keep inside the harbour under the HSR?"
+    )
+    draft = bot.draft(question, hits(notice, rules))
+    assert draft.text.startswith("Vessels must keep below 6 knots"), draft.text
+    assert "10 knots" not in draft.text

@@ -17,7 +17,7 @@ from retrieval.index import CorpusIndex
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import load_document
 from retrieval.passages import passage_texts
-from retrieval.text.terms import content_terms
+from retrieval.text.terms import content_terms, initialisms
 
 SEED_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DISPLACED = "How many people did the Thai-Cambodian border dispute displace?"
@@ -225,6 +225,33 @@ def test_bm25_finds_a_camel_case_name_written_with_a_hyphen() -> None:
     texts = ["Provide a max-age for caching.", "Provide a timeout for caching.", "Ports."]
     chunks = [Chunk(f"c{i}", "doc.md", "Doc", i, 0, len(t), t) for i, t in enumerate(texts)]
     found = LexicalIndex.build(chunks).search("Which option sets maxAge?", 3)
+    assert [chunk.chunk_id for chunk, _ in found] == ["c0"]
+
+
+@pytest.mark.parametrize(
+    ("title", "named_by"),
+    [
+        ("Mozilla Public License Version 2.0", {"mpl", "mplv", "plv"}),
+        ("GNU GENERAL PUBLIC LICENSE", {"gpl", "ggp", "ggpl"}),
+        ("Department of Defense", {"dod"}),  # a stopword inside may give its initial
+        ("The Open Group", set()),  # two letters are too few to tell
+        ("release notes for spring", set()),  # only capitalised words
+    ],
+)
+def test_a_title_is_named_by_the_initials_of_its_capitalised_words(
+    title: str, named_by: set[str]
+) -> None:
+    assert initialisms(title) == named_by
+
+
+def test_bm25_finds_a_document_named_by_its_initials() -> None:
+    texts = ["Vessels keep below 6 knots.", "Vessels keep below 10 knots.", "Ports."]
+    titles = ["Harbour Speed Rules", "Fishing Quota Notice", "Ports"]
+    chunks = [
+        Chunk(f"c{i}", f"{i}.txt", title, i, 0, len(t), t)
+        for i, (t, title) in enumerate(zip(texts, titles, strict=True))
+    ]
+    found = LexicalIndex.build(chunks).search("How fast may vessels go under the HSR?", 1)
     assert [chunk.chunk_id for chunk, _ in found] == ["c0"]
 
 

@@ -114,9 +114,9 @@ _IRREGULAR = {
 _CAMEL = re.compile(r"[a-z]{2}[A-Z]|[A-Z]{2}[a-z]")
 _CAMEL_PART = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
-# Bumped whenever content_terms changes what it returns for some text: a BM25 index saved with
+# Bumped whenever content_terms or initialisms change what they return for some text: a BM25 index saved with
 # another version is rebuilt from its chunks' texts, not searched with terms it never held.
-ANALYZER_VERSION = "2"
+ANALYZER_VERSION = "3"
 
 
 def _stem_word(word: str) -> str:
@@ -137,3 +137,34 @@ def content_terms(text: str) -> list[str]:
             parts = [token.lower().replace("’", "'")]
         out += [_stem_word(part) for part in parts if part not in STOPWORDS]
     return out
+
+
+_MIN_INITIALISM = 3  # two letters match too much by chance ("PR", "IT")
+
+
+def initialisms(title: str) -> set[str]:
+    """The terms a title may be named by in short: the initials of each run of its capitalised
+    words, whole or in part, three letters or more ("Mozilla Public License" gives "mpl"; "GNU
+    General Public License" gives "gpl" and "ggpl"). A stopword inside the run is read both ways
+    ("Department of Defense": "dod", "dd")."""
+    out: set[str] = set()
+    for line in title.splitlines():
+        runs: list[list[str]] = [[]]
+        for token in _tokens(line):
+            lower = token.lower()
+            if token[:1].isupper() and lower not in STOPWORDS:
+                runs[-1].append(lower[0])
+            elif lower in STOPWORDS and runs[-1]:
+                runs[-1].append(lower[0].upper())  # a stopword's initial, optional
+            else:
+                runs.append([])
+        for run in runs:
+            while run and run[-1].isupper():
+                run.pop()
+            for letters in {"".join(run).lower(), "".join(c for c in run if c.islower())}:
+                out.update(
+                    letters[i:j]
+                    for i in range(len(letters))
+                    for j in range(i + _MIN_INITIALISM, len(letters) + 1)
+                )
+    return {_stem_word(term) for term in out}

@@ -29,7 +29,7 @@ from bot.answering.markers import neutralise_markers
 from bot.answering.question import ParsedQuestion, expected_answer_type, names, term_weights
 from bot.errors import LLMError
 from retrieval.documents import CELL_SEPARATOR, Chunk, ScoredChunk
-from retrieval.text.terms import STOPWORDS, content_terms, words
+from retrieval.text.terms import STOPWORDS, content_terms, initialisms, words
 
 # The best-scored sentences a part's answer may quote from. The score, the refusal thresholds and
 # the quoting share are fitted on SQuAD train articles (scorer.py, benchmarks/fit_extractive.py).
@@ -102,8 +102,10 @@ class Candidate:
 def context_terms(chunk: Chunk, section: str) -> set[str]:
     """The terms of a sentence's surroundings: its chunk, the heading the chunk starts under and
     the one the sentence sits under (a field or a table row often names its subject only there;
-    the first is often the second's parent), and its document's title."""
-    return set(content_terms(f"{chunk.title}\n{chunk.section}\n{section}\n{chunk.text}"))
+    the first is often the second's parent), and its document's title, also by its initials (a
+    question says "the MPL" of the "Mozilla Public License")."""
+    text = f"{chunk.title}\n{chunk.section}\n{section}\n{chunk.text}"
+    return set(content_terms(text)) | initialisms(chunk.title)
 
 
 # A field: a short label, a colon, a value ("Default: 64", "Unit: seconds"). It states a fact
