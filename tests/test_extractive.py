@@ -13,7 +13,7 @@ from bot.answering.extractive.answer_fit import (
     office_missing,
     speaker_conflict,
 )
-from bot.answering.extractive.answerer import ExtractiveAnswerer, is_field
+from bot.answering.extractive.answerer import ExtractiveAnswerer, is_field, is_run_in_heading
 from bot.answering.question import parse_question
 from retrieval.documents import Chunk, ScoredChunk
 from retrieval.embeddings import NamedEmbeddings
@@ -581,3 +581,31 @@ def test_a_question_that_names_a_document_by_its_initials_is_answered_from_that_
     draft = bot.draft(question, hits(notice, rules))
     assert draft.text.startswith("Vessels must keep below 6 knots"), draft.text
     assert "10 knots" not in draft.text
+
+
+@pytest.mark.parametrize(
+    ("sentence", "title"),
+    [
+        ("Grant of Patent License.", True),
+        ("Termination.", True),
+        ("Limitation of Liability.", True),
+        ("Each Contributor grants You a license.", False),
+        ("Version 2.0.", False),  # a number is a value, not a clause's name
+        ("Grant of Patent License", False),  # a heading of its own line is read as one already
+    ],
+)
+def test_a_clauses_title_on_its_first_line_is_no_sentence(sentence: str, title: bool) -> None:
+    assert is_run_in_heading(sentence) is title
+
+
+def test_a_clauses_title_is_not_quoted_with_its_clause() -> None:
+    text = (
+        "Grant of Patent License. Each Contributor grants You a patent license to make and "
+        "sell the Work. Termination. The patent license granted to You ends if You sue."
+    )
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    draft = bot.draft(
+        parse_question("Which patent license does each Contributor grant?"), hits(chunk(text))
+    )
+    assert "Each Contributor grants You a patent license" in draft.text
+    assert "Grant of Patent License" not in draft.text and "Termination" not in draft.text

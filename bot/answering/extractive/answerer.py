@@ -187,6 +187,22 @@ def is_question(sentence: str) -> bool:
     return sentence.rstrip().rstrip("\"'\u201d\u2019").endswith("?")
 
 
+_RUN_IN_WORDS = 6  # a contract's "Grant of Patent License." opening its clause
+
+
+def is_run_in_heading(sentence: str) -> bool:
+    """Whether the "sentence" is a clause's title set on its first line ("Grant of Patent
+    License. Subject to …"): a few words, every one but a stopword capitalised, no number. It
+    names what follows; it states nothing."""
+    tokens = re.findall(r"[^\W_]+", sentence)
+    return (
+        0 < len(tokens) <= _RUN_IN_WORDS
+        and sentence.rstrip().endswith(".")
+        and all(t[0].isupper() or t.lower() in STOPWORDS for t in tokens)
+        and not any(c.isdigit() for c in sentence)
+    )
+
+
 def overlap(a: Candidate, b: Candidate) -> bool:
     """Whether two quotes share a sentence (one quoted alone and with the one before it)."""
     return a.chunk.source == b.chunk.source and bool(set(a.spans) & set(b.spans))
@@ -477,8 +493,8 @@ class ExtractiveAnswerer:
     def fits(question: str, sentence: str, answer_type: str | None, heading: str = "") -> bool:
         """Whether the sentence could answer the question: a value of the asked type, the
         asked-about speaker or office, and more than a fragment (a field is not one, nor a short
-        sentence under the heading that names its subject) or a question (an FAQ's). `heading`
-        is the one the sentence sits under."""
+        sentence under the heading that names its subject), a question (an FAQ's) or a clause's
+        title. `heading` is the one the sentence sits under."""
         return (
             (
                 len(words(sentence)) >= _MIN_SENTENCE_WORDS
@@ -486,6 +502,7 @@ class ExtractiveAnswerer:
                 or headed(sentence, heading)
             )
             and not is_question(sentence)
+            and not is_run_in_heading(sentence)
             and adds_answer(question, sentence, answer_type, heading)
             and not speaker_conflict(question, sentence)
             and not office_conflict(question, sentence)
