@@ -50,6 +50,35 @@ def test_txt_title_is_a_leading_headline(tmp_path: Path) -> None:
     assert load_document(path, "a.txt").title == "Ceasefire signed between two neighbours"
 
 
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        # A short title-cased name set above its version, as licences and manuals open.
+        ("      Harbour Licence\n   Version 2.0, May 2004\n\nThe body text.\n", "Harbour Licence"),
+        # A label before the headline.
+        (
+            "Capabilities\n\nCeasefire signed between two neighbours\n\nThe body.\n",
+            "Ceasefire signed between two neighbours",
+        ),
+        # Past the first paragraph, a line without its stop is a sentence, not a headline.
+        (
+            "This file lists the harbour rules.\n\nThe rules for ferries are described in "
+            "the file FERRY.rules\n\nMore text.\n",
+            "a",
+        ),
+        # Title-cased later on: a headline.
+        (
+            "This file lists the harbour rules.\n\nHarbour Rules For Ferries\n\nText.\n",
+            "Harbour Rules For Ferries",
+        ),
+    ],
+)
+def test_txt_title_is_a_headline_not_a_sentence_without_its_stop(
+    tmp_path: Path, text: str, title: str
+) -> None:
+    assert load_document(write(tmp_path / "a.txt", text), "a.txt").title == title
+
+
 def test_markdown_title_comes_from_its_heading(tmp_path: Path) -> None:
     path = write(
         tmp_path / "guide.md", "Some preamble.\n\n## Setting up citebot ##\n\nRun make chat.\n"

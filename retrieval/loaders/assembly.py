@@ -234,17 +234,37 @@ class DocumentBuilder:
 
 
 def guess_title(text: str, blocks: list[Block]) -> str:
-    """The first short block that reads like a headline: several words, no final period."""
+    """The first short block that reads like a headline: a phrase with no final stop.
+
+    Only the document's first block of two words or more may be a headline in sentence case
+    ("US leaders tout …", four words or more) or a short one ("Apache License", title-cased); a
+    later block must be title-cased ("XZ Utils FAQ"), or it is a sentence that lost its stop
+    ("The protocol … is described in the file PROTOCOL.agent")."""
+    first = True
     for block in blocks[:15]:
         line = text[block.start : block.end].split("\n")[0].strip()
         words = line.split()
-        if (
-            4 <= len(words) <= _MAX_TITLE_WORDS
+        if len(words) < 2:
+            continue  # a label before the headline ("Capabilities"), or a number
+        phrase = (
+            len(words) <= _MAX_TITLE_WORDS
             and not line.endswith((".", ":", "?", ","))
             and ". " not in line  # a headline is one phrase, not sentences
-        ):
+            and not ends_mid_phrase(line)  # its first line only ("National Aeronautics and")
+        )
+        long_enough, title_cased = len(words) >= 4, _title_cased(words)
+        if phrase and (long_enough or title_cased) and (first or (long_enough and title_cased)):
             return line
+        first = False
     return ""
+
+
+def _title_cased(words: list[str]) -> bool:
+    """Whether most of a line's words are capitalised, as in a title ("GNU GENERAL PUBLIC
+    LICENSE", "Guide to the Harbour")."""
+    lettered = [w for w in words if any(c.isalpha() for c in w)]
+    capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
+    return bool(lettered) and len(capitalised) >= 0.75 * len(lettered)
 
 
 # A word, with the hyphens inside it ("well-known", "X-ray").
