@@ -609,3 +609,26 @@ def test_a_clauses_title_is_not_quoted_with_its_clause() -> None:
     )
     assert "Each Contributor grants You a patent license" in draft.text
     assert "Grant of Patent License" not in draft.text and "Termination" not in draft.text
+
+
+def test_a_runner_up_from_another_document_must_concern_the_name_asked_about() -> None:
+    """Asked about the HSR, a close sentence of a document that the question does not name is
+    not quoted beside the answer, however well it covers the rest."""
+    rule = "Vessels keep below 6 knots inside the harbour, as the rules say."
+    rule_too = "Vessels keep below 8 knots inside the harbour at night, as the rules say."
+    other = "Vessels keep below 10 knots inside the harbour, as the notice says."
+    rules = Chunk("c0", "rules.txt", "Harbour Speed Rules", 0, 0, len(rule), rule)
+    more = Chunk("c1", "rules.txt", "Harbour Speed Rules", 1, 100, 100 + len(rule_too), rule_too)
+    notice = Chunk("c2", "notice.txt", "Harbour Speed Notice", 0, 0, len(other), other)
+    frequency: dict[str, int] = {}
+    for c in (rules, more, notice):
+        for term in set(content_terms(f"{c.title}\n{c.text}")) | initialisms(c.title):
+            frequency[term] = frequency.get(term, 0) + 1
+    bot = ExtractiveAnswerer(
+        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=10
+    )
+    question = parse_question("Below what speed do vessels keep inside the harbour under the HSR?")
+    draft = bot.draft(question, hits(rules, notice, more))
+    assert draft.text.startswith("Vessels keep below 6 knots"), draft.text
+    assert "8 knots" in draft.text, "a runner-up of the same document is still quoted"
+    assert "10 knots" not in draft.text

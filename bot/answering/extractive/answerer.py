@@ -58,6 +58,7 @@ class Candidate:
     score: float
     covered: frozenset[str]
     features: tuple[float, ...] = ()
+    found: frozenset[str] = frozenset()  # the question terms in it or around it
 
     @property
     def start(self) -> int:
@@ -333,6 +334,7 @@ class ExtractiveAnswerer:
                 f"similarity {best.similarity:.2f}"
             )
         chosen = [best]
+        named = {t for name in question.names for t in content_terms(name)} & best.found
         follow = self.follow_on(best, candidates, terms)
         if follow is not None and len(best.sentences) + len(follow.sentences) <= budget:
             chosen.append(follow)
@@ -341,7 +343,9 @@ class ExtractiveAnswerer:
             if sum(len(c.sentences) for c in chosen) + len(other.sentences) > budget:
                 continue
             # Each quoted sentence must answer by itself, and score nearly as well as the best; a
-            # lead-in without what it introduces adds nothing beside the answer.
+            # lead-in without what it introduces adds nothing beside the answer. One from another
+            # document must concern the names the best one does ("the MPL", "Docker"): the same
+            # clause of another licence, or product, answers another question.
             if (
                 other is not best
                 and not other.leads_in
@@ -349,6 +353,7 @@ class ExtractiveAnswerer:
                 and self.qualifies(other)
                 and other.names_a_term
                 and other.score >= scorer.second_share * best.score
+                and (other.chunk.source == best.chunk.source or named <= other.found)
             ):
                 chosen.append(other)
         return chosen, None
@@ -442,7 +447,7 @@ class ExtractiveAnswerer:
         )
         asked_pairs = bigrams(content_terms(question))
         rows: list[list[float]] = []
-        covered_sets: list[frozenset[str]] = []
+        term_sets: list[tuple[frozenset[str], frozenset[str]]] = []  # covered, found
         for (number, chunk, quoted, index, sentence), similarity in zip(
             spans, similarities, strict=True
         ):
@@ -467,25 +472,29 @@ class ExtractiveAnswerer:
                     term_count=len(terms),
                 )
             )
-            covered_sets.append(covered)
+            term_sets.append((covered, covered | frozenset(around)))
         matrix = with_gaps(rows)
         scores = self.scorer.scores(matrix)
         coverages = self.scorer.coverages(matrix)
-        out = [
-            Candidate(
-                number,
-                chunk,
-                quoted,
-                float(coverage),
-                similarity,
-                float(score),
-                covered,
-                tuple(float(x) for x in row),
+        out = []
+        for span, similarity, (covered, found), row, score, coverage in zip(
+            spans, similarities, term_sets, matrix, scores, coverages, strict=True
+        ):
+            number, chunk, quoted = span[:3]
+            features = tuple(float(x) for x in row)
+            out.append(
+                Candidate(
+                    number,
+                    chunk,
+                    quoted,
+                    float(coverage),
+                    similarity,
+                    float(score),
+                    covered,
+                    features,
+                    found,
+                )
             )
-            for (number, chunk, quoted, _, _), similarity, covered, row, score, coverage in zip(
-                spans, similarities, covered_sets, matrix, scores, coverages, strict=True
-            )
-        ]
         out.sort(key=lambda c: -c.score)
         return out
 
