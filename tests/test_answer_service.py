@@ -246,6 +246,24 @@ def test_follow_up_detection_and_expansion() -> None:
     assert "Kuala" in expanded and "accord" in expanded
 
 
+@pytest.mark.parametrize(
+    ("follow_up", "previous", "kept", "dropped"),
+    [
+        ("And in Seoul?", "Who did the minister meet in Tokyo?", ["minister", "meet"], ["Tokyo"]),
+        ("What about on March 4?", "Where was she on March 3?", [], ["March 3"]),
+        # Another preposition adds to the question instead.
+        ("And with Japan?", "What did they sign in Tokyo?", ["sign", "Tokyo"], []),
+    ],
+)
+def test_a_name_after_the_same_preposition_replaces_the_previous_one(
+    follow_up: str, previous: str, kept: list[str], dropped: list[str]
+) -> None:
+    expanded = expand_follow_up(follow_up, previous)
+    assert expanded.startswith(follow_up)
+    assert all(word in expanded for word in kept), expanded
+    assert not any(word in expanded for word in dropped), expanded
+
+
 def test_the_question_is_embedded_once_per_answer(
     seed_answerer: Answerer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

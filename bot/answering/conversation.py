@@ -66,8 +66,24 @@ def is_follow_up(question: str) -> bool:
     return bool(_POINTER.search(question)) and len(content_terms(question)) <= 4
 
 
+# A name or number after a preposition ("in Tokyo", "on October 26", "for 2024"): a follow-up
+# that gives one after the same preposition puts it in place of the previous question's.
+_PLACED = re.compile(
+    r"\b((?i:in|at|on|from|to|with|for|during|after|before|by|near|under))\s+"
+    r"((?:[A-Z0-9][\w'’.-]*)(?:\s+(?:[A-Z0-9][\w'’.-]*|of|de|la|and))*)"
+)
+
+
 def expand_follow_up(question: str, previous: str) -> str:
-    """The follow-up with the previous question's key terms added (the offline condenser)."""
+    """The follow-up with the previous question's key terms added (the offline condenser).
+
+    A name given after the same preposition replaces the previous one: after "Who did she meet
+    in Tokyo?", "And in Seoul?" asks who she met in Seoul, not in Tokyo and Seoul."""
+    replaced = {match.group(1).lower() for match in _PLACED.finditer(question)}
+    if replaced:
+        previous = _PLACED.sub(
+            lambda m: "" if m.group(1).lower() in replaced else m.group(0), previous
+        )
     own = set(content_terms(question))
     extra = [
         w
