@@ -632,3 +632,16 @@ def test_a_runner_up_from_another_document_must_concern_the_name_asked_about() -
     assert draft.text.startswith("Vessels keep below 6 knots"), draft.text
     assert "8 knots" in draft.text, "a runner-up of the same document is still quoted"
     assert "10 knots" not in draft.text
+
+
+def test_a_who_question_is_answered_by_a_handle() -> None:
+    """A changelog names its authors by handle: "@joshfrench" is the who asked for."""
+    text = (
+        "Update the version file by @Release-Bot in #449. "
+        "Add activate and deactivate hooks by @joshfrench in #452."
+    )
+    bot = answerer([text, "Ports below 1024 need root.", "Backups are written nightly."])
+    draft = bot.draft(
+        parse_question("Who added the activate and deactivate hooks?"), hits(chunk(text))
+    )
+    assert draft.text.startswith("Add activate and deactivate hooks by @joshfrench"), draft.text

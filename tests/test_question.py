@@ -16,6 +16,8 @@ from bot.answering.question import identifiers, names, parse_question
         ("Rain fell. Crops grew.", []),
         ("Angela Müller won.", ["Angela Müller"]),
         ("What did Zoë Ørsted say?", ["Zoë Ørsted"]),
+        ("Add fish hooks by @joshfrench in #452.", ["@joshfrench"]),
+        ("Mail bot@example.org or @native-api.", ["@native-api"]),
     ],
 )
 def test_names_are_whole_in_any_script(text: str, expected: list[str]) -> None:

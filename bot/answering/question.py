@@ -91,7 +91,7 @@ def names(text: str) -> list[str]:
 
     A capital after a sentence end is a sentence opener, but one after an abbreviation
     ("Gen. Smith") is a name. Works on any script with case: "Angela Müller", "Conor McGregor",
-    "Ahn Gyu-back" and "NATO" come out whole.
+    "Ahn Gyu-back" and "NATO" come out whole. A handle ("@joshfrench") is a name too.
     """
     out: list[str] = []
     run: list[re.Match[str]] = []
@@ -118,7 +118,12 @@ def names(text: str) -> list[str]:
         if capitalised:
             run.append(match)
     close()
-    return out
+    return out + _HANDLE.findall(text)
+
+
+# A person's or account's handle, in any case ("@joshfrench" in a changelog, a chat, a post);
+# not an address's "@" ("bot@example.org").
+_HANDLE = re.compile(r"(?<![\w@.])@[^\W_][\w-]*")
 
 
 def wh_head(text: str) -> tuple[str | None, bool]:
