@@ -197,3 +197,19 @@ def test_a_stream_passes_on_only_checked_sentences() -> None:
     assert streamed.count("300,000 people [1].") == 2
     assert "900,000" not in streamed and "Nobody" not in streamed and "[7]" not in streamed
     assert streamed.strip() == check_citations(reply, [source]).text
+
+
+def test_a_citation_names_the_heading_its_quote_sits_under() -> None:
+    """Where a claim comes from is the file, its page, and the section: a changelog's line is
+    found under its version's heading."""
+    text = (
+        "Version History\n\nv1.2.6\nFix the changelog numbers.\n\n"
+        "v1.2.5\nAdd prompt customization to the shell."
+    )
+    sections = ((17, "v1.2.6"), (52, "v1.2.5"))
+    assert text[17:23] == "v1.2.6" and text[52:58] == "v1.2.5"
+    chunk = Chunk("c0", "CHANGES.md", "Version History", 0, 0, len(text), text, sections=sections)
+    checked = check_citations("Add prompt customization to the shell [1].", [chunk])
+    assert [(c.section, c.quote) for c in checked.citations] == [
+        ("v1.2.5", "Add prompt customization to the shell.")
+    ]

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pytest
 
-from bot.answering.answer import Answer, Citation
+from bot.answering.answer import Answer, Citation, Suggestion
 from bot.answering.conversation import Conversation
 from bot.answering.prompts import REFUSAL
 from bot.answering.service import Answerer
@@ -471,3 +471,31 @@ def test_answers_wrap_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(lines[0]) > 60  # the whole width is used, not a fixed narrower one
     monkeypatch.setenv("COLUMNS", "160")
     assert format_answer(answer).splitlines()[0].startswith(answer.text[:150].rsplit(" ", 1)[0])
+
+
+def test_a_source_shows_the_heading_its_quote_sits_under() -> None:
+    answer = displaced_answer()
+    answer.citations = [
+        Citation(
+            1,
+            "CHANGES.md",
+            "Version History",
+            None,
+            "c#0",
+            "Add prompt customization.",
+            57,
+            83,
+            "v1.2.5",
+        )
+    ]
+    text = format_answer(answer)
+    assert "  [1] Version History › v1.2.5 (CHANGES.md)" in text
+    assert "[1] Version History › v1.2.5 — CHANGES.md" in format_sources(answer)
+    # A section that is the title itself adds nothing.
+    answer.citations = [Citation(1, "a.md", "Guide", None, "c#0", "A quote.", 0, 8, "Guide")]
+    assert "  [1] Guide (a.md)" in format_answer(answer)
+    # A refusal's places to look name the section of their closest passage.
+    refused = displaced_answer()
+    refused.abstained, refused.citations = True, []
+    refused.suggestions = [Suggestion("Version History", "CHANGES.md", None, "v1.2.5")]
+    assert "  - Version History › v1.2.5 (CHANGES.md)" in format_answer(refused)

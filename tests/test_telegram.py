@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest
 
-from bot.answering.answer import Answer, Citation, short_quote
+from bot.answering.answer import Answer, Citation, Suggestion, short_quote
 from bot.doors.telegram.access import TelegramConfigError, check_access, validate_token
 from bot.doors.telegram.app import (
     build_application,
@@ -90,6 +90,17 @@ def test_sources_block_title_file_short_quote() -> None:
     assert first.endswith("word…”</i>")
     assert len(short_quote(long_quote)) <= 161
     assert second == "<b>Title</b> · <code>doc.txt</code>\n<i>“Second.”</i>"
+
+
+def test_a_source_names_the_heading_its_quote_sits_under() -> None:
+    citation = Citation(1, "CHANGES.md", "Version History", None, "c1", "Add it.", 0, 7, "v1.2.5")
+    [message] = format_answer(answer("A [1].", [citation]))
+    assert "[1] <b>Version History</b> › v1.2.5 · <code>CHANGES.md</code>" in message
+    assert_well_formed(message)
+    place = Suggestion("Version History", "CHANGES.md", None, "v1.2.<5>")
+    refused = Answer("q?", "I don't know.", True, [], [], "extractive", None, suggestions=[place])
+    [message] = format_answer(refused)
+    assert "• <b>Version History</b> › v1.2.&lt;5&gt; · <code>CHANGES.md</code>" in message
 
 
 def test_page_and_untitled_source() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from retrieval.documents import Chunk, ScoredChunk
+from retrieval.documents import ScoredChunk
 
 
 def short_quote(text: str, limit: int = 160) -> str:
@@ -29,20 +29,7 @@ class Citation:
     quote: str  # verbatim document text: document.text[start:end]
     start: int
     end: int
-
-    @classmethod
-    def of_span(cls, n: int, chunk: Chunk, start: int, end: int) -> Citation:
-        """Cite document offsets [start, end) that lie inside `chunk`, quoting them verbatim."""
-        return cls(
-            n=n,
-            source=chunk.source,
-            title=chunk.title,
-            page=chunk.page_of(start, end),
-            chunk_id=chunk.chunk_id,
-            quote=chunk.text[start - chunk.start : end - chunk.start],
-            start=start,
-            end=end,
-        )
+    section: str = ""  # the heading the quote starts under, if any
 
 
 @dataclass(frozen=True)
@@ -52,6 +39,7 @@ class Suggestion:
     title: str
     source: str
     page: int | None = None
+    section: str = ""  # the heading its closest passage sits under, if any
 
 
 @dataclass

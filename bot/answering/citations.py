@@ -164,6 +164,7 @@ def _citation(number: int, cited: list[tuple[Chunk, list[str]]]) -> Citation:
         inside = [(s, e) for c, s, e in spans if c == first]
         start, end = min(s for s, _ in inside), max(e for _, e in inside)
         text = first.text[start - first.start : end - first.start]
+    opening = min(spans, key=lambda span: span[1])[0]  # the chunk holding the quote's start
     return Citation(
         n=number,
         source=first.source,
@@ -173,6 +174,7 @@ def _citation(number: int, cited: list[tuple[Chunk, list[str]]]) -> Citation:
         quote=text,
         start=start,
         end=end,
+        section=opening.section_at(start),
     )
 
 

@@ -200,7 +200,7 @@ def suggestions(hits: list[ScoredChunk], limit: int = MAX_SUGGESTIONS) -> list[S
     for hit in hits:
         chunk = hit.chunk
         if chunk.source not in out:
-            out[chunk.source] = Suggestion(chunk.title, chunk.source, chunk.page)
+            out[chunk.source] = Suggestion(chunk.title, chunk.source, chunk.page, chunk.section)
         if len(out) >= limit:
             break
     return list(out.values())

@@ -21,3 +21,21 @@ def display_name(name: str) -> str:
     if name.isprintable():
         return name
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
+
+
+SECTION_CHARS = 60  # a long heading is cut: the place is for finding, the quote says the rest
+
+
+def section_name(title: str, section: str) -> str:
+    """The heading a quote sits under, for showing after its title ("v1.2.5" under "Version
+    History"); empty when there is none or it is the title itself."""
+    if not section or section == title:
+        return ""
+    section = display_name(section)
+    return section if len(section) <= SECTION_CHARS else section[: SECTION_CHARS - 1] + "…"
+
+
+def display_place(title: str, section: str) -> str:
+    """A document's title and the heading a quote sits under: "Version History › v1.2.5"."""
+    heading = section_name(title, section)
+    return display_name(title) + (f" › {heading}" if heading else "")

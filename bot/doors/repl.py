@@ -15,7 +15,7 @@ from typing import TextIO
 from bot.answering.answer import Answer
 from bot.answering.conversation import Conversation
 from bot.answering.service import Answerer
-from bot.doors.quoting import display_name, display_quote, display_short_quote
+from bot.doors.quoting import display_name, display_place, display_quote, display_short_quote
 from bot.errors import CitebotError
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,16 @@ def format_answer(answer: Answer, *, with_text: bool = True, width: int | None =
         lines.append("Sources:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            lines.append(f"  [{c.n}] {display_name(c.title)} ({display_name(c.source)}{page})")
+            located = display_place(c.title, c.section)
+            lines.append(f"  [{c.n}] {located} ({display_name(c.source)}{page})")
             lines.append(f"      “{display_short_quote(c.quote)}”")
     if answer.abstained and answer.suggestions:
         lines.append("")
         lines.append("Closest passages, places to look:")
         for place in answer.suggestions:
             page = f", page {place.page}" if place.page is not None else ""
-            lines.append(f"  - {display_name(place.title)} ({display_name(place.source)}{page})")
+            where = display_place(place.title, place.section)
+            lines.append(f"  - {where} ({display_name(place.source)}{page})")
     return "\n".join(lines)
 
 
@@ -72,7 +74,7 @@ def format_sources(answer: Answer | None, *, width: int | None = None) -> str:
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
             lines.append(
-                f"  [{c.n}] {display_name(c.title)} — {display_name(c.source)}{page}, "
+                f"  [{c.n}] {display_place(c.title, c.section)} — {display_name(c.source)}{page}, "
                 f"characters {c.start}-{c.end}"
             )
             quote = textwrap.fill(display_quote(c.quote), width=max(20, width - 6))

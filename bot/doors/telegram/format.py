@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.answering.answer import Answer, Citation
-from bot.doors.quoting import display_name, display_quote, display_short_quote
+from bot.doors.quoting import display_name, display_quote, display_short_quote, section_name
 
 # Telegram's limit for one message's text. Lengths are counted in UTF-16 code units of the HTML we
 # send, which is never less than what Telegram counts after parsing the tags.
@@ -192,7 +192,10 @@ def source_label(citation: Citation) -> str:
 def _source_heading(citation: Citation) -> list[Span]:
     spans = [Span(f"[{citation.n}] ")]
     if citation.title and citation.title != citation.source:
-        spans += [Span(display_name(citation.title), "b"), Span(" · ")]
+        spans.append(Span(display_name(citation.title), "b"))
+        heading = section_name(citation.title, citation.section)
+        spans += [Span(f" › {heading}")] if heading else []
+        spans.append(Span(" · "))
     spans.append(Span(source_label(citation), "code"))
     return spans
 
@@ -222,7 +225,9 @@ def answer_blocks(answer: Answer) -> list[Block]:
         blocks.append(Block((Span("Closest passages, places to look", "b"),)))
         for place in answer.suggestions:
             where = f"{place.source}, p. {place.page}" if place.page else place.source
-            title = [Span(place.title, "b"), Span(" · ")] if place.title != place.source else []
+            heading = section_name(place.title, place.section)
+            title = [Span(place.title, "b")] + ([Span(f" › {heading}")] if heading else [])
+            title = [*title, Span(" · ")] if place.title != place.source else []
             blocks.append(Block((Span("• "), *title, Span(where, "code")), gap="\n"))
     return blocks
 
