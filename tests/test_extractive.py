@@ -561,6 +561,17 @@ def test_a_question_in_the_text_is_no_answer() -> None:
     ]
 
 
+def titled_answerer(chunks: list[Chunk], documents: int) -> ExtractiveAnswerer:
+    """An answerer whose statistics count each chunk's title and its initials, as BM25's do."""
+    frequency: dict[str, int] = {}
+    for c in chunks:
+        for term in set(content_terms(f"{c.title}\n{c.text}")) | initialisms(c.title):
+            frequency[term] = frequency.get(term, 0) + 1
+    return ExtractiveAnswerer(
+        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=documents
+    )
+
+
 def test_a_question_that_names_a_document_by_its_initials_is_answered_from_that_document() -> None:
     """ "The HSR" is the "Harbour Speed Rules": its sentence answers, not the same sentence of a
     document ranked above it that the question does not name."""
@@ -568,13 +579,7 @@ def test_a_question_that_names_a_document_by_its_initials_is_answered_from_that_
     other = "Vessels must keep below 10 knots inside the harbour."
     notice = Chunk("c0", "notice.txt", "Fishing Quota Notice", 0, 0, len(other), other)
     rules = Chunk("c1", "rules.txt", "Harbour Speed Rules", 0, 0, len(rule), rule)
-    frequency: dict[str, int] = {}
-    for c in (notice, rules):
-        for term in set(content_terms(f"{c.title}\n{c.text}")) | initialisms(c.title):
-            frequency[term] = frequency.get(term, 0) + 1
-    bot = ExtractiveAnswerer(
-        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=2
-    )
+    bot = titled_answerer([notice, rules], documents=2)
     question = parse_question(
         "Below what speed must vessels keep inside the harbour under the HSR?"
     )
@@ -620,13 +625,7 @@ def test_a_runner_up_from_another_document_must_concern_the_name_asked_about() -
     rules = Chunk("c0", "rules.txt", "Harbour Speed Rules", 0, 0, len(rule), rule)
     more = Chunk("c1", "rules.txt", "Harbour Speed Rules", 1, 100, 100 + len(rule_too), rule_too)
     notice = Chunk("c2", "notice.txt", "Harbour Speed Notice", 0, 0, len(other), other)
-    frequency: dict[str, int] = {}
-    for c in (rules, more, notice):
-        for term in set(content_terms(f"{c.title}\n{c.text}")) | initialisms(c.title):
-            frequency[term] = frequency.get(term, 0) + 1
-    bot = ExtractiveAnswerer(
-        embed=None, document_frequency=lambda t: frequency.get(t, 0), documents=10
-    )
+    bot = titled_answerer([rules, more, notice], documents=10)
     question = parse_question("Below what speed do vessels keep inside the harbour under the HSR?")
     draft = bot.draft(question, hits(rules, notice, more))
     assert draft.text.startswith("Vessels keep below 6 knots"), draft.text
