@@ -101,6 +101,10 @@ def test_a_source_names_the_heading_its_quote_sits_under() -> None:
     refused = Answer("q?", "I don't know.", True, [], [], "extractive", None, suggestions=[place])
     [message] = format_answer(refused)
     assert "• <b>Version History</b> › v1.2.&lt;5&gt; · <code>CHANGES.md</code>" in message
+    # A document titled by its file name shows the file, then the heading.
+    untitled = Citation(1, "notes.txt", "notes.txt", 2, "c1", "Add it.", 0, 7, "Setup")
+    [message] = format_answer(answer("A [1].", [untitled]))
+    assert "[1] <code>notes.txt, p. 2</code> › Setup" in message
 
 
 def test_page_and_untitled_source() -> None:

@@ -189,15 +189,19 @@ def source_label(citation: Citation) -> str:
     return f"{source}, p. {citation.page}" if citation.page else source
 
 
+def _place(title: str, source: str, label: str, section: str) -> list[Span]:
+    """A document's title, the heading a quote sits under and its file ("Guide › Setup ·
+    guide.md"); a document titled by its file name shows the file, then the heading."""
+    heading = section_name(title, section)
+    after = [Span(f" › {heading}")] if heading else []
+    if title and title != source:
+        return [Span(display_name(title), "b"), *after, Span(" · "), Span(label, "code")]
+    return [Span(label, "code"), *after]
+
+
 def _source_heading(citation: Citation) -> list[Span]:
-    spans = [Span(f"[{citation.n}] ")]
-    if citation.title and citation.title != citation.source:
-        spans.append(Span(display_name(citation.title), "b"))
-        heading = section_name(citation.title, citation.section)
-        spans += [Span(f" › {heading}")] if heading else []
-        spans.append(Span(" · "))
-    spans.append(Span(source_label(citation), "code"))
-    return spans
+    place = _place(citation.title, citation.source, source_label(citation), citation.section)
+    return [Span(f"[{citation.n}] "), *place]
 
 
 def button_label(citation: Citation) -> str:
@@ -225,10 +229,8 @@ def answer_blocks(answer: Answer) -> list[Block]:
         blocks.append(Block((Span("Closest passages, places to look", "b"),)))
         for place in answer.suggestions:
             where = f"{place.source}, p. {place.page}" if place.page else place.source
-            heading = section_name(place.title, place.section)
-            title = [Span(place.title, "b")] + ([Span(f" › {heading}")] if heading else [])
-            title = [*title, Span(" · ")] if place.title != place.source else []
-            blocks.append(Block((Span("• "), *title, Span(where, "code")), gap="\n"))
+            spans = _place(place.title, place.source, display_name(where), place.section)
+            blocks.append(Block((Span("• "), *spans), gap="\n"))
     return blocks
 
 
