@@ -491,9 +491,10 @@ def test_a_source_shows_the_heading_its_quote_sits_under() -> None:
     text = format_answer(answer)
     assert "  [1] Version History › v1.2.5 (CHANGES.md)" in text
     assert "[1] Version History › v1.2.5 — CHANGES.md" in format_sources(answer)
-    # A section that is the title itself adds nothing.
-    answer.citations = [Citation(1, "a.md", "Guide", None, "c#0", "A quote.", 0, 8, "Guide")]
-    assert "  [1] Guide (a.md)" in format_answer(answer)
+    # A section that is the title itself adds nothing, nor one cut short (a byline).
+    for section in ("Guide", "By Harbour Agency |"):
+        answer.citations = [Citation(1, "a.md", "Guide", None, "c#0", "A quote.", 0, 8, section)]
+        assert "  [1] Guide (a.md)" in format_answer(answer)
     # A refusal's places to look name the section of their closest passage.
     refused = displaced_answer()
     refused.abstained, refused.citations = True, []

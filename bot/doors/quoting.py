@@ -24,12 +24,14 @@ def display_name(name: str) -> str:
 
 
 SECTION_CHARS = 60  # a long heading is cut: the place is for finding, the quote says the rest
+# A "heading" that ends on a separator is a line cut short (a byline's "By Agency |"), no place.
+_CUT_SHORT = ("|", "-", "–", "—", "·", "/", ",", ";", "&")
 
 
 def section_name(title: str, section: str) -> str:
     """The heading a quote sits under, for showing after its title ("v1.2.5" under "Version
-    History"); empty when there is none or it is the title itself."""
-    if not section or section == title:
+    History"); empty when there is none, it is the title itself, or it is a line cut short."""
+    if not section or section == title or section.rstrip().endswith(_CUT_SHORT):
         return ""
     section = display_name(section)
     return section if len(section) <= SECTION_CHARS else section[: SECTION_CHARS - 1] + "…"
