@@ -156,7 +156,7 @@ def load_document(path: Path, source: str) -> Document:
         raise UnreadableFileError(f"cannot read it ({error.strerror or error})") from error
     if not data.strip():
         raise UnreadableFileError("it is empty")
-    if sniffed(path) and path.suffix.lower() not in SUPPORTED_SUFFIXES:
+    if sniffed(path):
         return read_document(data, _sniffed_suffix(data), source, fallback_title=path.name)
     return read_document(data, path.suffix.lower(), source, fallback_title=path.stem)
 

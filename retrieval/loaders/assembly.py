@@ -56,6 +56,14 @@ def is_leader_line(line: str) -> bool:
     return bool(_LEADER.search(line))
 
 
+def _title_cased(words: list[str]) -> bool:
+    """Whether most of a line's words are capitalised, as in a title ("GNU GENERAL PUBLIC
+    LICENSE", "Guide to the Harbour")."""
+    lettered = [w for w in words if any(c.isalpha() for c in w)]
+    capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
+    return bool(lettered) and len(capitalised) >= 0.75 * len(lettered)
+
+
 def looks_like_heading(text: str, *, strict: bool = False) -> bool:
     """Whether a short line reads as a heading: it starts with a capital or a section number and
     does not end a sentence or stop mid-phrase.
@@ -83,8 +91,7 @@ def looks_like_heading(text: str, *, strict: bool = False) -> bool:
         return True
     if ":" in body or any(c.isdigit() for c in body):
         return False
-    capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
-    return len(lettered) <= 6 or len(capitalised) >= 0.75 * len(lettered)
+    return len(lettered) <= 6 or _title_cased(lettered)
 
 
 def ends_mid_phrase(line: str) -> bool:
@@ -257,14 +264,6 @@ def guess_title(text: str, blocks: list[Block]) -> str:
             return line
         first = False
     return ""
-
-
-def _title_cased(words: list[str]) -> bool:
-    """Whether most of a line's words are capitalised, as in a title ("GNU GENERAL PUBLIC
-    LICENSE", "Guide to the Harbour")."""
-    lettered = [w for w in words if any(c.isalpha() for c in w)]
-    capitalised = [w for w in lettered if w[0].isupper() or w.lower() in _MINOR_WORDS]
-    return bool(lettered) and len(capitalised) >= 0.75 * len(lettered)
 
 
 # A word, with the hyphens inside it ("well-known", "X-ray").
