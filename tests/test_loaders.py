@@ -88,6 +88,19 @@ def test_markdown_title_comes_from_its_heading(tmp_path: Path) -> None:
     assert "Run make chat." in document.text
 
 
+def test_markdown_sections_are_not_its_title(tmp_path: Path) -> None:
+    readme = (
+        "Tidewater reads tide tables.\n\n## Features\n\n* Fast lookups.\n\n"
+        "## Installation\n\nRun pip install tidewater.\n"
+    )
+    document = load_document(write(tmp_path / "tidewater.md", readme), "tidewater.md")
+    assert document.title == "tidewater"
+    assert [document.text[b.start : b.end] for b in document.blocks if b.kind == "heading"] == [
+        "Features",
+        "Installation",
+    ]
+
+
 def test_html_keeps_only_visible_text(tmp_path: Path) -> None:
     page = """<!doctype html><html><head><title>Border  report</title>
     <style>body { color: red }</style><script>var secret = "tracking";</script></head>

@@ -9,6 +9,7 @@ from retrieval.loaders.assembly import DocumentBuilder, table_row_text
 from retrieval.loaders.html import glued_note_mark, read_html_fragment
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_MAX_TITLE_LEVEL = 3  # a deeper heading never names the page
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 # Admonition markers are presentation: `:::note`, `:::`, `> [!NOTE]`. Only blanks around the
 # colons: a closing `:::` must not reach across the blank line to the heading after it.
@@ -69,7 +70,7 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         kind = token.type
         if kind == "heading_open":
             heading = _inline_text(tokens[i + 1])
-            if token.tag in ("h1", "h2", "h3") and not first_heading:
+            if not first_heading and _names_the_page(token.tag, tokens):
                 first_heading = heading
             builder.heading(heading)
             i += 3
@@ -112,6 +113,17 @@ def read_markdown(text: str, builder: DocumentBuilder) -> None:
         i += 1
     if not builder.title:
         builder.title = first_heading
+
+
+def _names_the_page(tag: str, tokens: list[Any]) -> bool:
+    """Whether the first heading, at level `tag`, is the page's title: a top-level one, or a
+    lower one that no other heading of its level or above follows (a README whose sections are
+    all "## Features", "## Installation", … has none of them for its title)."""
+    level = int(tag[1:])
+    if level == 1:
+        return True
+    peers = sum(1 for t in tokens if t.type == "heading_open" and int(t.tag[1:]) <= level)
+    return level <= _MAX_TITLE_LEVEL and peers == 1
 
 
 def _links_within_page(token: Any) -> bool:
