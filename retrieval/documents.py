@@ -62,6 +62,10 @@ class Document:
 
 # The longest list quoted with the lead-in that introduces it; a longer one is left to the reader.
 MAX_LIST_ITEMS = 12
+# The most a command or snippet that a lead-in introduces may hold to be quoted with it ("…, type
+# this from the doc directory:" / "make gdb.pdf"): a longer block is a listing, not an answer.
+MAX_SNIPPET_LINES = 3
+MAX_SNIPPET_CHARS = 160
 
 
 @dataclass(frozen=True)
@@ -149,17 +153,22 @@ class Chunk:
     ) -> tuple[tuple[int, int], ...]:
         """The list a lead-in introduces: when answer sentence `spans[index]` ends in a colon,
         the answer sentences on the lines right after it, each a line of its own, up to a blank
-        line or other text. None when the sentence is no lead-in, when a line holds more than one
-        sentence, when a table follows (its rows are quoted as rows), when the list reaches the
-        chunk's end, or when it is longer than a quote should be (`MAX_LIST_ITEMS`)."""
+        line or other text; or the short snippet of code right after it (`snippet_after`). None
+        when the sentence is no lead-in, when a line holds more than one sentence, when a table
+        follows (its rows are quoted as rows), when the list reaches the chunk's end, or when it
+        is longer than a quote should be (`MAX_LIST_ITEMS`)."""
         start, end = spans[index]
         if not self.text[start - self.start : end - self.start].rstrip().endswith(":"):
             return ()
+        if index + 1 == len(spans):
+            return self.snippet_after(end, self.end)
         items: list[tuple[int, int]] = []
         at = end
         for item in spans[index + 1 :]:
             gap = self.text[at - self.start : item[0] - self.start]
             if gap.strip() or gap.count("\n") > 1:
+                if not items:
+                    return self.snippet_after(end, item[0])
                 break  # other text (code, a heading) or a blank line: the list has ended
             if gap.count("\n") == 0 or self.row_start(item[0]) is not None:
                 return ()  # the line goes on, or a table follows: not a list of lines
@@ -171,6 +180,32 @@ class Chunk:
         if line_end < 0 or self.text[at - self.start : line_end].strip():
             return ()
         return tuple(items) if len(items) <= MAX_LIST_ITEMS else ()
+
+    def snippet_after(self, end: int, following: int) -> tuple[tuple[int, int], ...]:
+        """The short block of code a lead-in ending at document offset `end` introduces, when the
+        next answer sentence starts at `following`: the command a reader is told to type is the
+        answer the lead-in only announces. Lines of text that are no answer sentence, on the lines
+        below the lead-in, up to a blank line; none when they hold a heading, when they run to
+        where the next sentence starts without a break, or when they are more than a quote should
+        hold (`MAX_SNIPPET_LINES`, `MAX_SNIPPET_CHARS`)."""
+        region = self.text[end - self.start : following - self.start]
+        body = region.lstrip(" \t")
+        if not body.startswith("\n"):
+            return ()  # the lead-in's line goes on
+        code_start = end + len(region) - len(region.lstrip())
+        snippet = region.strip()
+        tail = region[region.index(snippet) + len(snippet) :]
+        lines = snippet.split("\n")
+        if (
+            not snippet
+            or "\n\n" in snippet.replace(" ", "")
+            or tail.count("\n") < 2
+            or len(lines) > MAX_SNIPPET_LINES
+            or len(snippet) > MAX_SNIPPET_CHARS
+            or any(code_start <= at < code_start + len(snippet) for at, _ in self.sections)
+        ):
+            return ()
+        return ((code_start, code_start + len(snippet)),)
 
     def page_of(self, start: int, end: int) -> int | None:
         """The PDF page holding the quote at document offsets [start, end): the page of its start.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,12 @@ from bot.answering.extractive.answer_fit import (
 )
 from bot.answering.extractive.answerer import ExtractiveAnswerer, is_field, is_run_in_heading
 from bot.answering.question import parse_question
+from retrieval.chunking import chunk_document
 from retrieval.documents import Chunk, ScoredChunk
 from retrieval.embeddings import NamedEmbeddings
+from retrieval.loaders import load_document
 from retrieval.text.terms import content_terms, initialisms
+from retrieval.tokens import get_encoding
 
 QUOTED_SMITH = (
     "After meeting his counterpart Adm. Lena Okafor late on March 3 at the talks, "
@@ -644,3 +648,81 @@ def test_a_who_question_is_answered_by_a_handle() -> None:
         parse_question("Who added the activate and deactivate hooks?"), hits(chunk(text))
     )
     assert draft.text.startswith("Add activate and deactivate hooks by @joshfrench"), draft.text
+
+
+def markdown_chunk(tmp_path: Path, text: str) -> Chunk:
+    """The one chunk of a Markdown file, as ingest reads and cuts it."""
+    path = tmp_path / "tide.md"
+    path.write_text(text, encoding="utf-8")
+    (only,) = chunk_document(load_document(path, "tide.md"), get_encoding(), 400, 60)
+    return only
+
+
+PRINTING = (
+    "# Tide tables\n\nTidewater builds its manual from one source.\n\n"
+    "To print the manual as a PDF, type this in the docs folder:\n\n"
+    "```\nmake manual.pdf\n```\n\nThe PDF needs a TeX installation.\n"
+)
+
+
+def test_a_lead_in_is_quoted_with_the_command_it_introduces(tmp_path: Path) -> None:
+    # The lead-in only announces the answer; the command below it is what a reader types.
+    source = markdown_chunk(tmp_path, PRINTING)
+    bot = answerer([source.text, "Mail comes by boat.", "The ferry runs twice a week."])
+    draft = bot.draft(parse_question("How do I print the manual as a PDF?"), hits(source))
+    lead_in = "To print the manual as a PDF, type this in the docs folder:"
+    assert draft.text.startswith(f"{lead_in} `make manual.pdf`. [1]")
+    checked = check_citations(draft.text, [source])
+    quote = checked.citations[0]
+    assert quote.quote.startswith(f"{lead_in}\n\nmake manual.pdf")
+    assert quote.quote == source.text[quote.start - source.start : quote.end - source.start]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The block runs to the chunk's end: it may go on in the next chunk.
+        PRINTING.split("\n\nThe PDF")[0].removesuffix("\n```") + "\nmake clean",
+        # A block longer than a quote should hold is a listing, not an answer.
+        PRINTING.replace("make manual.pdf", "\n".join(f"make part{n}.pdf" for n in range(6))),
+        # A heading after the lead-in: what follows is another section, not what it introduces.
+        PRINTING.replace("```\nmake manual.pdf\n```", "## Fonts\n\nFonts come from TeX."),
+    ],
+)
+def test_a_lead_in_without_a_short_snippet_after_it_is_quoted_alone(
+    tmp_path: Path, text: str
+) -> None:
+    source = markdown_chunk(tmp_path, text)
+    bot = answerer([source.text, "Mail comes by boat."])
+    question = "How do I print the manual as a PDF?"
+    found = bot.candidates(question, content_terms(question), [source])
+    lead_ins = [c for c in found if c.sentences[0].startswith("To print the manual")]
+    assert lead_ins and all(len(c.sentences) == 1 for c in lead_ins)
+
+
+def test_a_lead_in_read_back_at_a_chunks_end_gives_way_to_the_one_with_its_snippet() -> None:
+    # The first chunk ends on a lead-in opening with "This", quoted with the sentence before it;
+    # the overlapping second chunk holds the lead-in with the command it introduces.
+    before = "Tidewater builds its manual from one source."
+    lead_in = "This manual prints as a PDF when you type:"
+    first_text = f"{before} {lead_in}"
+    second_text = f"{lead_in}\n\nmake manual.pdf\n\nThe PDF needs a TeX installation."
+    at = len(before) + 1
+    tail = second_text.index("The PDF")
+    first = chunk(first_text, 0)
+    second = Chunk(
+        "c1",
+        "news.txt",
+        "Harbour news",
+        1,
+        at,
+        at + len(second_text),
+        second_text,
+        answers=((at, at + len(lead_in)), (at + tail, at + len(second_text))),
+    )
+    question = "How does the manual print as a PDF?"
+    found = answerer([first_text, second_text, "Mail comes by boat."]).candidates(
+        question, content_terms(question), [first, second]
+    )
+    quoting = [c.sentences for c in found if lead_in in c.sentences]
+    assert quoting == [[lead_in, "make manual.pdf"]]

@@ -179,8 +179,13 @@ def quoted_spans(
 
 
 def is_listing(chunk: Chunk, spans: Sequence[Span]) -> bool:
-    """Whether the quoted spans are a lead-in and the lines of its list."""
-    return len(spans) > 1 and chunk.list_after(spans, 0) == tuple(spans[1:])
+    """Whether the quoted spans are a lead-in and the lines of its list, or its snippet."""
+    if len(spans) < 2:
+        return False
+    answer_spans = chunk.answer_spans()
+    if spans[0] not in answer_spans:
+        return False
+    return chunk.list_after(answer_spans, answer_spans.index(spans[0])) == tuple(spans[1:])
 
 
 def is_question(sentence: str) -> bool:
@@ -398,7 +403,15 @@ class ExtractiveAnswerer:
         for c in chosen:
             sentences = c.sentences
             if c.lists:
-                lines = [s.strip().rstrip(".;,") for s in sentences[1:]]
+                # A snippet's lines too, each marked as code: a line break would end the claim
+                # for the splitter.
+                prose = set(c.chunk.answer_spans())
+                lines = [
+                    line.strip().rstrip(".;,") if span in prose else f"`{' '.join(line.split())}`"
+                    for span, s in zip(c.spans[1:], sentences[1:], strict=True)
+                    for line in s.splitlines()
+                    if line.strip()
+                ]
                 sentences = [f"{sentences[0].rstrip()} {CELL_SEPARATOR.join(lines)}"]
             for sentence in sentences:
                 body = neutralise_markers(sentence.rstrip())  # a document's "[2]" is no citation
@@ -436,10 +449,16 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(where)
                 spans.append((number, chunk, quoted, index, read))
-        # A lead-in that ends its chunk is quoted without its list; an overlapping chunk that
-        # holds both quotes the lead-in with it, and that quote is the candidate.
-        listed = {(s[1].source, s[2][0]) for s in spans if is_listing(s[1], s[2])}
-        spans = [s for s in spans if len(s[2]) > 1 or (s[1].source, s[2][0]) not in listed]
+        # A lead-in that ends its chunk is quoted without its list (alone, or after the sentence
+        # it points back to); an overlapping chunk that holds both quotes the lead-in with it,
+        # and that quote is the candidate.
+        listing = [is_listing(s[1], s[2]) for s in spans]
+        listed = {(s[1].source, s[2][0]) for s, lists in zip(spans, listing, strict=True) if lists}
+        spans = [
+            s
+            for s, lists in zip(spans, listing, strict=True)
+            if lists or (s[1].source, s[2][-1]) not in listed
+        ]
         if not spans:
             return []
         similarities = self._similarities(
